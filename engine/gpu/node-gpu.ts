@@ -14,11 +14,19 @@ function hasSystemIcd(): boolean {
   return SYSTEM_ICD_DIRS.some((dir) => existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.json')));
 }
 
+/**
+ * Dawn tears down its instance when the `GPU` object is garbage-collected, even while devices made from it are still
+ * in use (the process then aborts inside Dawn), so the one instance lives in this module for the life of the process.
+ */
+let instance: GPU | undefined;
+
 export async function nodeGpu(): Promise<GPU> {
+  if (instance) return instance;
   if (!process.env.VK_ICD_FILENAMES && !hasSystemIcd() && existsSync(SWIFTSHADER_ICD)) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
-  return webgpu.create([]);
+  instance = webgpu.create([]);
+  return instance;
 }

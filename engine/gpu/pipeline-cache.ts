@@ -15,7 +15,7 @@ export class PipelineCache {
       pipeline = this.device.createComputePipeline({
         label: key,
         layout: 'auto',
-        compute: { module, entryPoint: "main" },
+        compute: { module, entryPoint: 'main', ...(constants ? { constants } : {}) },
       });
       this.pipelines.set(key, pipeline);
       this.compiles++;
