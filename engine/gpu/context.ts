@@ -8,10 +8,10 @@
  */
 import { BufferPool, type PoolStats } from './buffer-pool';
 import { acquireDevice, type AcquireOptions, type AdapterSummary } from './device';
-import { BufferTooLargeError, DeviceLostError, EngineError } from './errors';
+import { BufferTooLargeError, DeviceLostError, EngineError, ShapeError } from './errors';
 import { PipelineCache } from './pipeline-cache';
 import { Profiler } from './profiler';
-import { numel, shapeString, type StorageFormat, type Tensor } from './tensor';
+import { isChannelSlice, numel, shapeString, type Output, type StorageFormat, type Tensor } from './tensor';
 
 export interface Program {
   /** Op name: labels, profiling and the first part of the pipeline key. */
@@ -42,7 +42,7 @@ const MAX_DISPATCHES_PER_BATCH = 512;
 
 interface Arena {
   buffer: GPUBuffer;
-  data: Uint8Array;
+  data: Uint8Array<ArrayBuffer>;
   used: number;
 }
 
@@ -333,4 +333,29 @@ export function uniforms(fields: readonly (readonly ['u32' | 'i32' | 'f32', numb
     else out[i] = value;
   });
   return out;
+}
+
+/** An op's output resolved to a tensor plus the channel offset and row stride (in elements) its writes use. */
+export interface ResolvedOutput {
+  tensor: Tensor;
+  channelOffset: number;
+  channelStride: number;
+}
+
+/**
+ * Resolves an op's `out` argument for a result of `shape` (channels last): a fresh pooled tensor when absent, a whole
+ * tensor of the same shape, or a channel slice of a tensor with the same leading dimensions and room for the channels.
+ */
+export function resolveOutput(ctx: GpuContext, shape: readonly number[], out: Output | undefined, label: string): ResolvedOutput {
+  if (!out) return { tensor: ctx.empty(shape, label), channelOffset: 0, channelStride: shape[shape.length - 1]! };
+  const tensor = isChannelSlice(out) ? out.tensor : out;
+  const offset = isChannelSlice(out) ? out.offset : 0;
+  const lead = shape.slice(0, -1);
+  const channels = shape[shape.length - 1]!;
+  const total = tensor.shape[tensor.shape.length - 1]!;
+  const sameLead = tensor.shape.length === shape.length && lead.every((d, i) => d === tensor.shape[i]);
+  if (tensor.format !== 'f32' || !sameLead || offset < 0 || offset + channels > total || (!isChannelSlice(out) && total !== channels)) {
+    throw new ShapeError(`${label}: cannot write ${shapeString(shape)} into ${shapeString(tensor.shape)} at channel ${offset}`);
+  }
+  return { tensor, channelOffset: offset, channelStride: total };
 }

@@ -30,3 +30,20 @@ export function numel(shape: readonly number[]): number {
 export function shapeString(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
+
+/**
+ * Channels [offset, offset + C) of a tensor whose last dimension is wider: the UNet's skip connections join two
+ * tensors along channels, and the producers of both halves write straight into their part of the joined buffer
+ * instead of a concat copying them there.
+ */
+export interface ChannelSlice {
+  readonly tensor: Tensor;
+  readonly offset: number;
+}
+
+/** Where an op writes its result: a fresh pooled tensor, a given tensor, or a channel slice of a wider one. */
+export type Output = Tensor | ChannelSlice;
+
+export function isChannelSlice(out: Output): out is ChannelSlice {
+  return 'tensor' in out;
+}
