@@ -4,7 +4,8 @@ import preact from '@preact/preset-vite';
 export default defineConfig({
   modules: ['@wxt-dev/webextension-polyfill'],
   manifestVersion: 3,
-  vite: () => ({ plugins: [preact()] }),
+  // Error classes travel between contexts by name (`WebGPUNotFoundError`…): keep names through minification.
+  vite: () => ({ plugins: [preact()], esbuild: { keepNames: true } }),
   manifest: {
     name: 'Local Diffusion',
     description: 'Generate images with Stable Diffusion on your own GPU. Nothing leaves your machine.',
