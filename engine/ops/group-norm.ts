@@ -1,0 +1,125 @@
+/**
+ * GroupNorm on channels-last activations, with the UNet ResNet block's fusions:
+ *
+ *   v = x + add[b, c]            (optional: the time-embedding projection, broadcast over space: norm2(h + temb))
+ *   y = (v − μ_bg) / √(σ²_bg + eps) · gamma[c] + beta[c],   then optionally y = silu(y)
+ *
+ * μ_bg and σ²_bg (biased) run over the spatial positions and the C/G consecutive channels of group g in batch b.
+ * x is f32 [B, H, W, C] or [B, T, C] (any [B, ..., C]: the middle dimensions are one spatial axis), gamma and beta
+ * f32 [C], add f32 [B, C]. SD 1.5 uses 32 groups with eps 1e-5 in the UNet and 1e-6 in the VAE.
+ *
+ * Statistics are f32 Welford moments merged with Chan's formula, never E[x²] − E[x]², so a group with a large mean
+ * keeps its variance. A group reaches 64·64·10 = 40960 values at 512², so each (batch, group) is split over
+ * several workgroups (chunks of ~4096 values); a small pass merges the chunks and folds mean, rstd, gamma, beta and
+ * add into one (centre, scale, shift) entry per (batch, channel); the apply pass is then one load and one FMA per
+ * element. Three dispatches in all; the result may go to a channel slice of a wider tensor (`out`).
+ */
+import activations from '../../shaders/activations.wgsl?raw';
+import source from '../../shaders/group-norm.wgsl?raw';
+import { resolveOutput, uniforms, type GpuContext } from '../gpu/context';
+import { ShapeError } from '../gpu/errors';
+import { isChannelSlice, numel, shapeString, type Output, type Tensor } from '../gpu/tensor';
+import { preprocess } from '../gpu/wgsl';
+
+export interface GroupNormOptions {
+  /** Number of groups; must divide the channel count (32 in SD). */
+  groups: number;
+  /** Added to the variance: 1e-5 in the UNet, 1e-6 in the VAE. */
+  eps: number;
+  /** Apply SiLU after the affine transform. */
+  silu?: boolean;
+  /** f32 [B, C], added to x per (batch, channel) before the statistics. */
+  add?: Tensor;
+  out?: Output;
+}
+
+const STATS_WG = 256;
+const FINALIZE_WG = 64;
+const APPLY_WG = 256;
+const APPLY_PER_THREAD = 4;
+/** Values of one group that one statistics workgroup folds: 16 per invocation. */
+const CHUNK_VALUES = 4096;
+
+function validate(x: Tensor, gamma: Tensor, beta: Tensor, opts: GroupNormOptions): void {
+  const { groups, eps, add } = opts;
+  const channels = x.shape[x.shape.length - 1] ?? 0;
+  if (x.format !== 'f32' || x.shape.length < 2 || numel(x.shape) === 0) {
+    throw new ShapeError(`group-norm: needs a non-empty f32 tensor [B, H, W, C] or [B, T, C], got ${x.format} ${shapeString(x.shape)}`);
+  }
+  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
+    throw new ShapeError(`group-norm: ${groups} groups do not divide the ${channels} channels of ${shapeString(x.shape)}`);
+  }
+  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
+    if (t.format !== 'f32' || t.shape.length !== 1 || t.shape[0] !== channels) {
+      throw new ShapeError(`group-norm: ${name} must be f32 [${channels}] for input ${shapeString(x.shape)}, got ${t.format} ${shapeString(t.shape)}`);
+    }
+  }
+  if (add && (add.format !== 'f32' || add.shape.length !== 2 || add.shape[0] !== x.shape[0] || add.shape[1] !== channels)) {
+    throw new ShapeError(`group-norm: add must be f32 [${x.shape[0]},${channels}] (one value per batch and channel), got ${add.format} ${shapeString(add.shape)}`);
+  }
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError(`group-norm: eps must be a finite number ≥ 0, got ${eps}`);
+  const target = opts.out && (isChannelSlice(opts.out) ? opts.out.tensor : opts.out);
+  if (target?.buffer === x.buffer) throw new ShapeError(`group-norm: cannot run in place (output ${target.label} is the input); pass another output`);
+}
+
+export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tensor, opts: GroupNormOptions): Tensor {
+  validate(x, gamma, beta, opts);
+  const { groups, eps, add } = opts;
+  const silu = opts.silu ?? false;
+  const batch = x.shape[0]!;
+  const channels = x.shape[x.shape.length - 1]!;
+  const spatial = numel(x.shape) / (batch * channels);
+  const groupChannels = channels / groups;
+  const wanted = Math.max(1, Math.ceil((spatial * groupChannels) / CHUNK_VALUES));
+  const chunkRows = Math.ceil(spatial / wanted);
+  const chunks = Math.ceil(spatial / chunkRows);
+  const count = numel(x.shape);
+  const o = resolveOutput(ctx, x.shape, opts.out, 'group-norm');
+
+  const params = uniforms([
+    ['u32', batch],
+    ['u32', spatial],
+    ['u32', channels],
+    ['u32', groups],
+    ['u32', groupChannels],
+    ['u32', chunkRows],
+    ['u32', chunks],
+    ['u32', count],
+    ['u32', o.channelOffset],
+    ['u32', o.channelStride],
+    ['f32', eps],
+  ]);
+  const partials = ctx.empty([batch * groups * chunks, 3], 'group-norm.partials');
+  const table = ctx.empty([batch, channels, 4], 'group-norm.table');
+  const addKey = add ? '+add' : '';
+
+  ctx.dispatch({
+    op: 'group-norm.stats',
+    variant: `wg${STATS_WG}${addKey}`,
+    code: () => preprocess(source, { STATS: true, ADD: !!add }),
+    constants: { WG: STATS_WG },
+    uniforms: params,
+    bindings: [x, add, partials],
+    workgroups: ctx.grid(batch * groups * chunks),
+  });
+  ctx.dispatch({
+    op: 'group-norm.finalize',
+    variant: `wg${FINALIZE_WG}${addKey}`,
+    code: () => preprocess(source, { FINALIZE: true, ADD: !!add }),
+    constants: { WG: FINALIZE_WG },
+    uniforms: params,
+    bindings: [partials, add, gamma, beta, table],
+    workgroups: ctx.grid(batch * groups),
+  });
+  ctx.dispatch({
+    op: 'group-norm.apply',
+    variant: `wg${APPLY_WG}${silu ? '+silu' : ''}`,
+    code: () => (silu ? activations : '') + preprocess(source, { APPLY: true, SILU: silu }),
+    constants: { WG: APPLY_WG },
+    uniforms: params,
+    bindings: [x, table, o.tensor],
+    workgroups: ctx.grid(Math.ceil(count / (APPLY_WG * APPLY_PER_THREAD))),
+  });
+  ctx.release(partials, table);
+  return o.tensor;
+}
