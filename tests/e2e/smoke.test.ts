@@ -4,59 +4,11 @@
  * that are not requests of this extension get no result, and a browser without a GPU gets an error that says what
  * to do.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser as Browser } from '../../cli/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
-const EXTENSION = resolve('.output/chrome-mv3');
-
-interface Browser {
-  context: BrowserContext;
-  extensionId: string;
-  open(path: string): Promise<Page>;
-  close(): Promise<void>;
-}
-
-/** Chromium with the built extension loaded, in a fresh profile. */
-async function launch(gpuArgs: string[]): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
-  if (!existsSync(join(EXTENSION, 'manifest.json'))) throw new Error(`${EXTENSION} is missing: run \`wxt build\` first`);
-  const profile = await mkdtemp(join(tmpdir(), 'sd-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    // Playwright's headless mode is Chromium's new headless, which loads unpacked extensions.
-    headless: true,
-    args: [
-      ...gpuArgs,
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      `--disable-extensions-except=${EXTENSION}`,
-      `--load-extension=${EXTENSION}`,
-    ],
-  });
-  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
-  const extensionId = new URL(worker.url()).host;
-  return {
-    context,
-    extensionId,
-    async open(path) {
-      const page = await context.newPage();
-      await page.goto(`chrome-extension://${extensionId}/${path}`);
-      return page;
-    },
-    async close() {
-      await context.close();
-      await rm(profile, { recursive: true, force: true });
-    },
-  };
-}
+const launch = (args: string[]) => launchWithExtension(args);
 
 /** The page's definition list as { term: description }. */
 function definitions(page: Page): Promise<Record<string, string>> {
@@ -75,7 +27,7 @@ async function engineError(page: Page): Promise<string | undefined> {
 describe('extension on WebGPU (SwiftShader)', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await launch(['--enable-unsafe-webgpu']);
+    browser = await launch(WEBGPU_ARGS);
   });
   afterAll(() => browser?.close());
 
