@@ -9,6 +9,7 @@
 import { BufferPool, type PoolStats } from './buffer-pool';
 import { acquireDevice, type AcquireOptions, type AdapterSummary } from './device';
 import { BufferTooLargeError, DeviceLostError, EngineError, ShapeError } from './errors';
+import { packedBytes } from '../quant/pack';
 import { PipelineCache } from './pipeline-cache';
 import { Profiler } from './profiler';
 import { isChannelSlice, numel, shapeString, type Output, type StorageFormat, type Tensor } from './tensor';
@@ -137,6 +138,23 @@ export class GpuContext {
     const buffer = make(data, '');
     const scaleBuffer = scales ? make(scales, '.scales') : undefined;
     return { shape: [...shape], format, buffer, byteOffset: 0, byteLength: data.byteLength, label, ...(scaleBuffer ? { scales: scaleBuffer } : {}) };
+  }
+
+  /**
+   * A weight tensor of `shape` in `format` whose buffers are created but not filled: for dry loads on a plan device
+   * (engine/gpu/plan-device.ts), where only sizes matter, and for benchmarks that fill weights on the GPU.
+   */
+  reserveWeight(shape: readonly [number, number], format: StorageFormat, label: string): Tensor {
+    this.checkAlive();
+    const bytes = packedBytes(format, shape[0], shape[1]);
+    const make = (size: number, what: string) => {
+      if (size > this.maxBindingBytes) throw new BufferTooLargeError(`${label} ${shapeString(shape)}`, size, this.maxBindingBytes);
+      this.weightBytes += size;
+      return this.device.createBuffer({ size, label: `${label}${what}`, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
+    };
+    const buffer = make(Math.max(4, bytes.data), '');
+    const scales = bytes.scales ? make(bytes.scales, '.scales') : undefined;
+    return { shape: [...shape], format, buffer, byteOffset: 0, byteLength: bytes.data, label, ...(scales ? { scales } : {}) };
   }
 
   destroyWeight(t: Tensor): void {

@@ -52,3 +52,13 @@ export class ShapeError extends EngineError {}
 
 /** A weight storage format the op does not accept. */
 export class UnsupportedFormatError extends EngineError {}
+
+/** The user (or a newer job) cancelled the generation; nothing is wrong. */
+export class GenerationCancelledError extends EngineError {
+  constructor() {
+    super('The generation was cancelled.');
+  }
+}
+
+/** Generation parameters a user chose that cannot run (size, steps, guidance, strength, seed). */
+export class InvalidParameterError extends EngineError {}

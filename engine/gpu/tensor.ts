@@ -6,6 +6,8 @@
  * Weights of a linear or convolution layer are a matrix [N, K] (output channel, then the reduction axis)
  * in one of the storage formats of `engine/quant`; quantised formats carry their scales in a second buffer.
  */
+import { ShapeError } from './errors';
+
 export type StorageFormat = 'f32' | 'f16' | 'int8' | 'int4';
 
 export const STORAGE_FORMATS: readonly StorageFormat[] = ['f32', 'f16', 'int8', 'int4'];
@@ -46,4 +48,10 @@ export type Output = Tensor | ChannelSlice;
 
 export function isChannelSlice(out: Output): out is ChannelSlice {
   return 'tensor' in out;
+}
+
+/** The same data under another shape with as many elements (NHWC [B,H,W,C] ↔ [B, H·W, C] is free). */
+export function view(t: Tensor, shape: readonly number[]): Tensor {
+  if (numel(shape) !== numel(t.shape)) throw new ShapeError(`view: ${shapeString(t.shape)} has no view ${shapeString(shape)}`);
+  return { ...t, shape: [...shape] };
 }

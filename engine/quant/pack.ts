@@ -113,3 +113,10 @@ export function dequantize(w: PackedWeight): Float32Array {
   }
   return out;
 }
+
+/** Bytes of the packed values and of the scales of an [N, K] weight in `format` (what `packWeight` produces). */
+export function packedBytes(format: StorageFormat, n: number, k: number): { data: number; scales: number } {
+  if (format === 'f32') return { data: n * k * 4, scales: 0 };
+  const scaleCount = format === 'int8' ? n : format === 'int4' ? n * (paddedK(format, k) / INT4_BLOCK) : 0;
+  return { data: n * rowWords(format, k) * 4, scales: Math.ceil(scaleCount / 2) * 4 };
+}

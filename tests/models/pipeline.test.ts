@@ -1,0 +1,56 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ModelFolder } from '../../cli/model-folder';
+import { parseSchedulerConfig } from '../../engine/models/config';
+import { StableDiffusion } from '../../engine/pipeline';
+import type { SchedulerName } from '../../engine/schedulers';
+import { expectClose, gpuContext, relativeError } from '../helpers/gpu';
+import { cases, tensor, TINY_MODEL } from './fixtures';
+
+// Latents: each step feeds the next, so UNet-level differences (~1e-5) compound over the steps and through
+// guidance 7.5 (which amplifies the cond − uncond difference); 1e-3 of the max magnitude, as the issue asks.
+const LATENT_TOL = 1e-3;
+// The image goes through the VAE from latents already within LATENT_TOL.
+const IMAGE_TOL = 2e-3;
+
+describe('txt2img pipeline vs the reference', () => {
+  const folder = new ModelFolder(TINY_MODEL);
+  afterAll(() => folder.close());
+
+  cases.pipeline.forEach((c, i) => {
+    it(`case ${i}: ${c.scheduler}, ${c.steps.length} steps, guidance ${c.guidance}`, async () => {
+      const ctx = await gpuContext();
+      const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
+      const stepErrors: number[] = [];
+      const result = await sd.generate(
+        {
+          prompt: c.prompt,
+          ...(c.negative_prompt !== undefined ? { negativePrompt: c.negative_prompt } : {}),
+          scheduler: c.scheduler as SchedulerName,
+          schedulerConfig: parseSchedulerConfig(c.scheduler_config),
+          steps: stepsFor(c.scheduler, c.steps.length),
+          guidance: c.guidance,
+          width: c.width,
+          height: c.height,
+          seed: 0,
+          initLatents: tensor(c.init_latents),
+        },
+        {
+          onStep: (index, t, latents) => {
+            expect(t).toBe(c.steps[index]!.t);
+            stepErrors.push(relativeError(latents, tensor(c.steps[index]!.latents)));
+          },
+        },
+      );
+      expect(result.timesteps).toEqual(c.timesteps);
+      expect(stepErrors.length).toBe(c.steps.length);
+      for (const [k, e] of stepErrors.entries()) expect(e, `step ${k} latents: ${e.toExponential(2)}`).toBeLessThanOrEqual(LATENT_TOL);
+      expectClose(result.image, tensor(c.image), IMAGE_TOL, 'image');
+      sd.unload();
+    });
+  });
+});
+
+/** PNDM (PLMS) runs steps + 1 UNet evaluations: the fixture lists evaluations, the pipeline takes steps. */
+function stepsFor(scheduler: string, evaluations: number): number {
+  return scheduler === 'pndm' ? evaluations - 1 : evaluations;
+}
