@@ -1,0 +1,155 @@
+/**
+ * Command-line generator: `npm run generate -- --model <diffusers folder> --prompt "…" --out image.png [options]`.
+ * Runs the engine in Node on Dawn's WebGPU (SwiftShader where there is no GPU). `--help` lists the options.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GpuContext } from '../engine/gpu/context';
+import { adapterName } from '../engine/gpu/device';
+import { EngineError } from '../engine/gpu/errors';
+import { nodeGpu } from '../engine/gpu/node-gpu';
+import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
+import { StableDiffusion, type GenerateParams, type Stage } from '../engine/pipeline';
+import { isSchedulerName, SCHEDULER_NAMES } from '../engine/schedulers';
+import { decodeImagePng, encodeImagePng } from '../lib/png';
+import { ModelFolder } from './model-folder';
+
+const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "…" --out <file.png> [options]
+
+  --negative-prompt "…"     what the image should not show (used when guidance > 1)
+  --scheduler NAME          ${SCHEDULER_NAMES.join(' | ')} (default: the model folder's)
+  --steps N                 denoising steps (default 20)
+  --guidance G              classifier-free guidance scale; ≤ 1 turns it off (default 7.5)
+  --width W --height H      image size in pixels (default: the model's native size)
+  --seed S                  integer seed (default: random; printed)
+  --init-latents FILE       raw little-endian float32 NCHW [1,4,H/8,W/8]: replaces the seeded noise
+  --save-latents FILE       write the final latents (before the VAE) in that format
+  --init-image PNG          img2img: start from this image (its size must be W × H)
+  --strength S              img2img: how much to change the image, in (0, 1] (default 0.8)
+  --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: storage format of the layer weights (default f16)`;
+
+class UsageError extends Error {}
+
+function number(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, not "${value}".`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      'negative-prompt': { type: 'string' },
+      scheduler: { type: 'string' },
+      steps: { type: 'string' },
+      guidance: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      seed: { type: 'string' },
+      'init-latents': { type: 'string' },
+      'save-latents': { type: 'string' },
+      'init-image': { type: 'string' },
+      strength: { type: 'string' },
+      weights: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!values.model) throw new UsageError('--model is required: a diffusers pipeline folder.');
+  if (values.prompt === undefined) throw new UsageError('--prompt is required.');
+  if (!values.out) throw new UsageError('--out is required: the PNG file to write.');
+  const format = (values.weights ?? 'f16') as StorageFormat;
+  if (!STORAGE_FORMATS.includes(format)) throw new UsageError(`--weights must be one of ${STORAGE_FORMATS.join(', ')}.`);
+  if (values.scheduler !== undefined && !isSchedulerName(values.scheduler)) throw new UsageError(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}.`);
+  if (values.strength !== undefined && !values['init-image']) throw new UsageError('--strength needs --init-image.');
+
+  const folder = new ModelFolder(values.model);
+  const gpu = await nodeGpu();
+  const ctx = await GpuContext.create(gpu);
+  console.log(`GPU: ${adapterName(ctx.adapter)}`);
+  try {
+    const sd = await StableDiffusion.open(ctx, folder, { format });
+    const nativeSize = sd.configs.unet.sampleSize * sd.vaeFactor;
+    const seed = number(values.seed, 'seed') ?? Math.floor(Math.random() * 2 ** 32);
+    const params: GenerateParams = {
+      prompt: values.prompt,
+      ...(values['negative-prompt'] !== undefined ? { negativePrompt: values['negative-prompt'] } : {}),
+      ...(values.scheduler !== undefined && isSchedulerName(values.scheduler) ? { scheduler: values.scheduler } : {}),
+      steps: number(values.steps, 'steps') ?? 20,
+      guidance: number(values.guidance, 'guidance') ?? 7.5,
+      width: number(values.width, 'width') ?? nativeSize,
+      height: number(values.height, 'height') ?? nativeSize,
+      seed,
+    };
+    if (values['init-latents']) params.initLatents = await readFloats(values['init-latents']);
+    if (values['init-image']) {
+      const png = decodeImagePng(await readFile(values['init-image']));
+      if (values.width === undefined && values.height === undefined) {
+        params.width = png.width;
+        params.height = png.height;
+      }
+      if (png.width !== params.width || png.height !== params.height) {
+        throw new UsageError(`--init-image is ${png.width}×${png.height}; it must match --width × --height (${params.width}×${params.height}).`);
+      }
+      params.initImage = png.rgb;
+      params.strength = number(values.strength, 'strength') ?? 0.8;
+    }
+    const started = performance.now();
+    let lastStage: Stage | undefined;
+    const result = await sd.generate(params, {
+      onProgress: (p) => {
+        if (p.stage === 'denoise') process.stdout.write(`\rdenoise: step ${p.step}/${p.steps}`);
+        else if (p.step === 0 && p.stage !== lastStage) process.stdout.write(`${lastStage === 'denoise' ? '\n' : ''}${p.stage}…\n`);
+        lastStage = p.stage;
+      },
+    });
+    if (result.truncated.prompt) console.warn(`Warning: the prompt was ${result.truncated.prompt} tokens over the 77-token limit; the end was cut.`);
+    if (result.truncated.negativePrompt) console.warn(`Warning: the negative prompt was cut by ${result.truncated.negativePrompt} tokens.`);
+    if (values['save-latents']) await writeFile(values['save-latents'], new Uint8Array(result.latents.buffer, result.latents.byteOffset, result.latents.byteLength));
+    await writeFile(
+      values.out,
+      encodeImagePng(result.image, result.width, result.height, {
+        prompt: params.prompt,
+        ...(params.negativePrompt ? { negativePrompt: params.negativePrompt } : {}),
+        steps: params.steps,
+        sampler: result.scheduler,
+        guidance: params.guidance,
+        seed,
+        width: result.width,
+        height: result.height,
+        model: basename(values.model),
+        ...(params.initImage ? { strength: params.strength! } : {}),
+      }),
+    );
+    const stages = Object.entries(result.timings).map(([stage, ms]) => `${stage} ${(ms / 1000).toFixed(2)} s`);
+    console.log(`Seed ${seed}, ${result.scheduler}, ${result.timesteps.length} UNet evaluations. Times: ${stages.join(', ')}; total ${((performance.now() - started) / 1000).toFixed(2)} s`);
+    console.log(`Wrote ${values.out}`);
+    sd.unload();
+  } finally {
+    await folder.close();
+    await ctx.destroy();
+  }
+}
+
+async function readFloats(path: string): Promise<Float32Array> {
+  const bytes = await readFile(path);
+  if (bytes.byteLength % 4) throw new UsageError(`${path} is not raw float32 data (${bytes.byteLength} bytes).`);
+  return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+main().catch((error: unknown) => {
+  const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+  if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) console.error(`${(error as Error).message}\n\n${USAGE}`);
+  else if (error instanceof EngineError || code === 'ENOENT' || code === 'EACCES') console.error(`Error: ${(error as Error).message}`);
+  else console.error(error);
+  process.exit(1);
+});
