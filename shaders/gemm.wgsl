@@ -1,0 +1,299 @@
+// Register-blocked tiled GEMM with a fused epilogue:
+//
+//   out[r, n] = act(alpha · Σ_k A[r, k] · B[n, k] + bias[n]) + residual[r, n]
+//
+// A is f32 with K contiguous ([rows, K]); B is a weight [N, K] in any storage format (dequantised while its tile is
+// loaded), an f32 [batch, N, K], or (B_KN) an f32 [batch, K, N]. One workgroup computes a TILE_M × TILE_N block of
+// one batch; each thread owns WPT_M × WPT_N outputs, strided by the thread grid so that neighbouring threads write
+// neighbouring columns (coalesced stores) and read neighbouring tile rows (different banks).
+//
+// Both tiles live in workgroup memory as vec4 chunks along K (4 consecutive k), so the inner loop is one vec4 read per
+// owned row and column and a dot product per output: WPT_M + WPT_N reads for 4·WPT_M·WPT_N multiply-adds. Rows are
+// padded by one chunk so threads reading consecutive rows fall into different banks. Values outside M, N or K are
+// loaded as zeros, which makes partial tiles exact without bounds checks in the inner loop. The next K step's tiles
+// are fetched into registers before the current step's arithmetic, so global-memory latency hides behind it (on an
+// H200 this gained 5–25 %); B_KN's loads scatter across the tile and are not prefetched.
+//
+// gemm.ts prepends the tile constants (TILE_M, TILE_N, TILE_K, WPT_M, WPT_N, VEC_B) and selects the variant with
+// defines: A_VEC4 / A_VEC2 (vector loads of A); the kind of B: f32 [N, K] by default, B_F16, B_INT8 or B_INT4 (each
+// quantised one with B_SCALED), or B_KN; B_VEC4 / B_VEC2 (vector loads of the f32 kinds; for f16, two words per load);
+// the epilogue: BIAS, one of GELU / QUICK_GELU / SILU, and RESIDUAL (its own binding) or RESIDUAL_IN_OUT (the output
+// already holds the residual).
+
+struct Params {
+  m: u32,          // rows per batch
+  n: u32,
+  k: u32,
+  b_row: u32,      // words per weight row (packed formats), K (f32 [N, K]) or N (B_KN)
+  tiles_m: u32,    // row tiles per batch
+  tiles: u32,      // row tiles × batches
+  out_offset: u32, // first channel written in the output rows
+  out_stride: u32, // channels per output row
+  alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+#if A_VEC4
+@group(0) @binding(1) var<storage, read> a: array<vec4f>;
+#elif A_VEC2
+@group(0) @binding(1) var<storage, read> a: array<vec2f>;
+#else
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+#endif
+#if B_F16
+#if B_VEC2
+@group(0) @binding(2) var<storage, read> b: array<vec2u>;
+#else
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+#endif
+#elif B_SCALED
+@group(0) @binding(2) var<storage, read> b: array<u32>;
+#elif B_VEC4
+@group(0) @binding(2) var<storage, read> b: array<vec4f>;
+#elif B_VEC2
+@group(0) @binding(2) var<storage, read> b: array<vec2f>;
+#else
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+#endif
+#if B_SCALED
+@group(0) @binding(3) var<storage, read> b_scales: array<u32>;
+#endif
+#if BIAS
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+#endif
+#if RESIDUAL
+@group(0) @binding(5) var<storage, read> residual: array<f32>;
+#endif
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+const THREADS_M = TILE_M / WPT_M;
+const THREADS_N = TILE_N / WPT_N;
+const WG = THREADS_M * THREADS_N;
+const TK4 = TILE_K / 4u;
+const STRIDE = TK4 + 1u;
+
+var<workgroup> a_tile: array<vec4f, TILE_M * STRIDE>;
+var<workgroup> b_tile: array<vec4f, TILE_N * STRIDE>;
+
+// Chunk c (k = 4c .. 4c+3) of A's row `row`; the caller has checked 4c < K.
+fn load_a(row: u32, c: u32) -> vec4f {
+#if A_VEC4
+  return a[row * (p.k >> 2u) + c];
+#elif A_VEC2
+  let i = row * (p.k >> 1u) + c * 2u;
+  var hi = vec2f(0.0);
+  if (c * 4u + 2u < p.k) { hi = a[i + 1u]; }
+  return vec4f(a[i], hi);
+#else
+  let k = c * 4u;
+  let i = row * p.k + k;
+  var v = vec4f(a[i], 0.0, 0.0, 0.0);
+  if (k + 1u < p.k) { v.y = a[i + 1u]; }
+  if (k + 2u < p.k) { v.z = a[i + 2u]; }
+  if (k + 3u < p.k) { v.w = a[i + 3u]; }
+  return v;
+#endif
+}
+
+#if B_SCALED
+// Scales are f16, two per word (int8: one per row, int4: one per block of 32).
+fn b_scale(i: u32) -> f32 {
+  return unpack2x16float(b_scales[i >> 1u])[i & 1u];
+}
+#endif
+
+#if !B_KN
+// Chunk c of B's row `row` (an output channel, counted across batches), dequantised; the caller has checked 4c < K.
+// Packed rows are zero-padded to whole words (engine/quant/pack.ts), so only f16 can need a word past the row end.
+fn load_b(row: u32, c: u32) -> vec4f {
+#if B_F16
+#if B_VEC2
+  let w = b[row * (p.b_row >> 1u) + c];
+  return vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
+#else
+  let i = row * p.b_row + c * 2u;
+  var hi = 0u;
+  if (c * 2u + 1u < p.b_row) { hi = b[i + 1u]; }
+  return vec4f(unpack2x16float(b[i]), unpack2x16float(hi));
+#endif
+#elif B_INT8
+  let w = bitcast<i32>(b[row * p.b_row + c]);
+  let q = (vec4i(w) << vec4u(24u, 16u, 8u, 0u)) >> vec4u(24u);
+  return vec4f(q) * b_scale(row);
+#elif B_INT4
+  // Eight nibbles per word: this chunk is the low or high half; a scale covers 32 values (8 chunks), and a row
+  // holds b_row / 4 blocks.
+  let w = bitcast<i32>(b[row * p.b_row + (c >> 1u)] >> ((c & 1u) * 16u));
+  let q = (vec4i(w) << vec4u(28u, 24u, 20u, 16u)) >> vec4u(28u);
+  return vec4f(q) * b_scale(row * (p.b_row >> 2u) + (c >> 3u));
+#elif B_VEC4
+  return b[row * (p.k >> 2u) + c];
+#elif B_VEC2
+  let i = row * (p.k >> 1u) + c * 2u;
+  var hi = vec2f(0.0);
+  if (c * 4u + 2u < p.k) { hi = b[i + 1u]; }
+  return vec4f(b[i], hi);
+#else
+  let k = c * 4u;
+  let i = row * p.k + k;
+  var v = vec4f(b[i], 0.0, 0.0, 0.0);
+  if (k + 1u < p.k) { v.y = b[i + 1u]; }
+  if (k + 2u < p.k) { v.z = b[i + 2u]; }
+  if (k + 3u < p.k) { v.w = b[i + 3u]; }
+  return v;
+#endif
+}
+#endif
+
+// Chunks of a tile each thread loads: chunk lid + s·WG for s < A_LOADS (B_LOADS), rows of TK4 chunks.
+const A_LOADS = (TILE_M * TK4 + WG - 1u) / WG;
+const B_LOADS = (TILE_N * TK4 + WG - 1u) / WG;
+
+// This thread's chunks of the A tile at chunk column kc0: rows row0 .. row0 + TILE_M, zero past `rows` or K.
+fn fetch_a(lid: u32, row0: u32, rows: u32, kc0: u32, k_chunks: u32) -> array<vec4f, A_LOADS> {
+  var regs: array<vec4f, A_LOADS>;
+  for (var s = 0u; s < A_LOADS; s++) {
+    let i = lid + s * WG;
+    let r = i / TK4;
+    let c = kc0 + i % TK4;
+    if (i < TILE_M * TK4 && r < rows && c < k_chunks) { regs[s] = load_a(row0 + r, c); }
+  }
+  return regs;
+}
+
+fn store_a(lid: u32, regs: array<vec4f, A_LOADS>) {
+  for (var s = 0u; s < A_LOADS; s++) {
+    let i = lid + s * WG;
+    if (i < TILE_M * TK4) { a_tile[(i / TK4) * STRIDE + i % TK4] = regs[s]; }
+  }
+}
+
+#if !B_KN
+fn fetch_b(lid: u32, row0: u32, rows: u32, kc0: u32, k_chunks: u32) -> array<vec4f, B_LOADS> {
+  var regs: array<vec4f, B_LOADS>;
+  for (var s = 0u; s < B_LOADS; s++) {
+    let i = lid + s * WG;
+    let r = i / TK4;
+    let c = kc0 + i % TK4;
+    if (i < TILE_N * TK4 && r < rows && c < k_chunks) { regs[s] = load_b(row0 + r, c); }
+  }
+  return regs;
+}
+
+fn store_b(lid: u32, regs: array<vec4f, B_LOADS>) {
+  for (var s = 0u; s < B_LOADS; s++) {
+    let i = lid + s * WG;
+    if (i < TILE_N * TK4) { b_tile[(i / TK4) * STRIDE + i % TK4] = regs[s]; }
+  }
+}
+#endif
+
+// erfc(z) for z ≥ 0 by Abramowitz & Stegun 7.1.26: |error| ≤ 1.5e-7, within GELU's 1e-6 budget.
+fn erfc_pos(z: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * z);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return poly * exp(-z * z);
+}
+
+fn epilogue(acc: f32, row: u32, n: u32, idx: u32) -> f32 {
+  var y = acc * p.alpha;
+#if BIAS
+  y += bias[n];
+#endif
+#if GELU
+  // 0.5·x·(1 + erf(x/√2)), written with erfc so the negative tail keeps its relative precision.
+  let q = erfc_pos(abs(y) * 0.70710678118654752);
+  y = 0.5 * y * select(2.0 - q, q, y < 0.0);
+#elif QUICK_GELU
+  y = y / (1.0 + exp(-1.702 * y));
+#elif SILU
+  y = y / (1.0 + exp(-y));
+#endif
+#if RESIDUAL
+  y += residual[row * p.n + n];
+#elif RESIDUAL_IN_OUT
+  y += out[idx];
+#endif
+  return y;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.y + wid.z * nwg.y;
+  if (t >= p.tiles) { return; }
+  let batch = t / p.tiles_m;
+  let m0 = (t % p.tiles_m) * TILE_M;
+  let n0 = wid.x * TILE_N;
+  let tx = lid % THREADS_N;
+  let ty = lid / THREADS_N;
+  let k_chunks = (p.k + 3u) / 4u;
+  var acc: array<f32, WPT_M * WPT_N>;
+
+  // The next step's global loads are issued before this step's arithmetic, so their latency hides behind it.
+  var ra = fetch_a(lid, batch * p.m + m0, p.m - m0, 0u, k_chunks);
+#if !B_KN
+  var rb = fetch_b(lid, batch * p.n + n0, p.n - n0, 0u, k_chunks);
+#endif
+  for (var kc0 = 0u; kc0 < k_chunks; kc0 += TK4) {
+    store_a(lid, ra);
+#if B_KN
+    // B is [K, N]: loads run along N (coalesced) and scatter into the K-chunked tile.
+    for (var i = lid; i < TILE_K * (TILE_N / VEC_B); i += WG) {
+      let kr = i / (TILE_N / VEC_B);
+      let nr = (i % (TILE_N / VEC_B)) * VEC_B;
+      let k = kc0 * 4u + kr;
+      let n = n0 + nr;
+      let inside = k < p.k && n < p.n;
+      let i_b = (batch * p.k + k) * p.n + n;
+#if B_VEC4
+      var v = vec4f(0.0);
+      if (inside) { v = b[i_b >> 2u]; }
+      for (var u = 0u; u < 4u; u++) { b_tile[(nr + u) * STRIDE + kr / 4u][kr % 4u] = v[u]; }
+#elif B_VEC2
+      var v = vec2f(0.0);
+      if (inside) { v = b[i_b >> 1u]; }
+      b_tile[nr * STRIDE + kr / 4u][kr % 4u] = v.x;
+      b_tile[(nr + 1u) * STRIDE + kr / 4u][kr % 4u] = v.y;
+#else
+      var v = 0.0;
+      if (inside) { v = b[i_b]; }
+      b_tile[nr * STRIDE + kr / 4u][kr % 4u] = v;
+#endif
+    }
+#else
+    store_b(lid, rb);
+#endif
+    workgroupBarrier();
+    if (kc0 + TK4 < k_chunks) {
+      ra = fetch_a(lid, batch * p.m + m0, p.m - m0, kc0 + TK4, k_chunks);
+#if !B_KN
+      rb = fetch_b(lid, batch * p.n + n0, p.n - n0, kc0 + TK4, k_chunks);
+#endif
+    }
+
+    for (var c = 0u; c < TK4; c++) {
+      var av: array<vec4f, WPT_M>;
+      var bv: array<vec4f, WPT_N>;
+      for (var i = 0u; i < WPT_M; i++) { av[i] = a_tile[(ty + i * THREADS_M) * STRIDE + c]; }
+      for (var j = 0u; j < WPT_N; j++) { bv[j] = b_tile[(tx + j * THREADS_N) * STRIDE + c]; }
+      for (var i = 0u; i < WPT_M; i++) {
+        for (var j = 0u; j < WPT_N; j++) {
+          acc[i * WPT_N + j] += dot(av[i], bv[j]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < WPT_M; i++) {
+    let m = m0 + ty + i * THREADS_M;
+    if (m >= p.m) { break; }
+    let row = batch * p.m + m;
+    for (var j = 0u; j < WPT_N; j++) {
+      let n = n0 + tx + j * THREADS_N;
+      if (n >= p.n) { break; }
+      let idx = row * p.out_stride + p.out_offset + n;
+      out[idx] = epilogue(acc[i * WPT_N + j], row, n, idx);
+    }
+  }
+}
