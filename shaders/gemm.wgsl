@@ -30,6 +30,8 @@ struct Params {
   out_offset: u32, // first channel written in the output rows
   out_stride: u32, // channels per output row
   alpha: f32,
+  skip_offset: u32, // SKIP: first channel and channels per row of the second output
+  skip_stride: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -65,6 +67,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> residual: array<f32>;
 #endif
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+#if SKIP
+@group(0) @binding(7) var<storage, read_write> skip_out: array<f32>;
+#endif
 
 const THREADS_M = TILE_M / WPT_M;
 const THREADS_N = TILE_N / WPT_N;
@@ -293,7 +298,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let n = n0 + tx + j * THREADS_N;
       if (n >= p.n) { break; }
       let idx = row * p.out_stride + p.out_offset + n;
-      out[idx] = epilogue(acc[i * WPT_N + j], row, n, idx);
+      let y = epilogue(acc[i * WPT_N + j], row, n, idx);
+      out[idx] = y;
+#if SKIP
+      skip_out[row * p.skip_stride + p.skip_offset + n] = y;
+#endif
     }
   }
 }

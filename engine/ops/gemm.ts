@@ -23,7 +23,7 @@
 import source from '../../shaders/gemm.wgsl?raw';
 import { resolveOutput, uniforms, type GpuContext, type ResolvedOutput } from '../gpu/context';
 import { EngineError, ShapeError, UnsupportedFormatError } from '../gpu/errors';
-import { numel, shapeString, type Output, type StorageFormat, type Tensor } from '../gpu/tensor';
+import { numel, shapeString, type ChannelSlice, type Output, type StorageFormat, type Tensor } from '../gpu/tensor';
 import { preprocess } from '../gpu/wgsl';
 import { weightBindings, weightInfo } from './weights';
 
@@ -133,6 +133,8 @@ export interface LinearOptions {
   residual?: Tensor;
   /** Where to write: a fresh tensor when absent, a tensor, or a channel slice of a wider one. */
   out?: Output;
+  /** A second place the result is written to (the UNet keeps a skip connection's copy in its up block's input). */
+  skip?: ChannelSlice;
   tile?: GemmTile;
 }
 
@@ -165,6 +167,7 @@ interface Gemm {
   activation?: Activation;
   residual?: Tensor;
   out: ResolvedOutput;
+  skip?: ResolvedOutput;
   tile: GemmTile;
 }
 
@@ -212,7 +215,7 @@ function run(ctx: GpuContext, g: Gemm): void {
   const tilesM = Math.ceil(g.m / tile.tileM);
   const [gy, gz] = ctx.grid(tilesM * g.batch);
   const act = g.activation ?? 'none';
-  const epilogue = `${g.bias ? 'bias+' : ''}${act}${g.residual ? (inOut ? '+res-inout' : '+res') : ''}`;
+  const epilogue = `${g.bias ? 'bias+' : ''}${act}${g.residual ? (inOut ? '+res-inout' : '+res') : ''}${g.skip ? '+skip' : ''}`;
   const header = [`TILE_M = ${tile.tileM}u`, `TILE_N = ${tile.tileN}u`, `TILE_K = ${tile.tileK}u`, `WPT_M = ${tile.wptM}u`, `WPT_N = ${tile.wptN}u`, `VEC_B = ${vecB}u`]
     .map((c) => `const ${c};\n`)
     .join('');
@@ -237,6 +240,7 @@ function run(ctx: GpuContext, g: Gemm): void {
         SILU: act === 'silu',
         RESIDUAL: g.residual !== undefined && !inOut,
         RESIDUAL_IN_OUT: inOut,
+        SKIP: g.skip !== undefined,
       }),
     uniforms: uniforms([
       ['u32', g.m],
@@ -248,8 +252,10 @@ function run(ctx: GpuContext, g: Gemm): void {
       ['u32', g.out.channelOffset],
       ['u32', g.out.channelStride],
       ['f32', g.alpha],
+      ['u32', g.skip?.channelOffset ?? 0],
+      ['u32', g.skip?.channelStride ?? 0],
     ]),
-    bindings: [g.a, g.b, g.scales, g.bias, inOut ? undefined : g.residual, g.out.tensor],
+    bindings: [g.a, g.b, g.scales, g.bias, inOut ? undefined : g.residual, g.out.tensor, g.skip?.tensor],
     workgroups: [Math.ceil(g.n / tile.tileN), gy, gz],
   });
 }
@@ -285,6 +291,8 @@ export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOption
   const [wData, scales] = weightBindings(w);
   const out = resolveOutput(ctx, outShape, opts.out, 'linear');
   assertNoAlias('linear', out, [x, bias]);
+  const skip = opts.skip ? resolveOutput(ctx, outShape, opts.skip, 'linear skip') : undefined;
+  if (skip) assertNoAlias('linear', skip, [x, bias, residual, out.tensor]);
   run(ctx, {
     op: 'linear',
     a: x,
@@ -301,6 +309,7 @@ export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOption
     activation: opts.activation,
     residual,
     out,
+    ...(skip ? { skip } : {}),
     tile,
   });
   return out.tensor;

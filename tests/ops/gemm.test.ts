@@ -145,6 +145,26 @@ describe('linear', () => {
     ctx.destroyWeight(w);
   });
 
+  it('also writes the result into a skip slice of a joined buffer', async () => {
+    const ctx = await gpuContext();
+    const [b, h, wd, k, n, total] = [1, 3, 5, 16, 8, 14];
+    const x = randomArray(b * h * wd * k, 4);
+    const residual = randomArray(b * h * wd * n, 5);
+    const { w, values } = makeWeight(ctx, n, k, 'f16', 6);
+    const tx = ctx.upload(x, [b, h, wd, k], 'x');
+    const tr = ctx.upload(residual, [b, h, wd, n], 'residual');
+    const joined = ctx.upload(new Float32Array(b * h * wd * total).fill(-7), [b, h, wd, total], 'joined');
+    const y = linear(ctx, tx, w, { residual: tr, skip: { tensor: joined, offset: total - n }, tile: TEST_TILE });
+    const expected = ref.linear(x, values, [n, k], { residual });
+    expectClose(await ctx.read(y), expected, TOL, 'main output');
+    const got = await ctx.read(joined);
+    const slice = [...got].filter((_, i) => i % total >= total - n);
+    expectClose(slice, expected, TOL, 'skip copy');
+    expect([...got].filter((_, i) => i % total < total - n).every((v) => v === -7)).toBe(true);
+    ctx.release(tx, tr, joined, y);
+    ctx.destroyWeight(w);
+  });
+
   it('gives the same result with every tile shape and load width', async () => {
     const ctx = await gpuContext();
     const tiles: GemmTile[] = [
