@@ -183,7 +183,7 @@ export class UNet {
 
     this.upSteps.forEach((step, k) => {
       const next = this.upSteps[k + 1];
-      const dest: Dest = next?.kind === 'resnet' ? { out: { tensor: joined[next.state]!, offset: 0 } } : {};
+      const dest: Dest = next?.kind === 'resnet' && next.state >= 0 ? { out: { tensor: joined[next.state]!, offset: 0 } } : {};
       let y: Tensor;
       if (step.kind === 'resnet') y = step.block.forward(ctx, x, tembAct, dest);
       else if (step.kind === 'attention') y = step.block.forward(ctx, x, layerKV[step.kv]!, dest);
