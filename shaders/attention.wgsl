@@ -78,6 +78,12 @@ fn load_v(base: u32, d: u32) -> vec4f {
   return r;
 }
 
+// CAUSAL: query i sees keys 0…i only (the CLIP text encoder's mask). A group whose keys are all hidden from a row
+// keeps m = NEG_BIG and l = 0, so it weighs nothing when the groups merge.
+fn visible(key: u32, query: u32) -> bool {
+  return !CAUSAL || key <= query;
+}
+
 fn score(j: u32, row: u32) -> f32 {
   var s = 0.0;
   for (var c = 0u; c < SPLIT; c++) { s += partial[(j * ROWS + row) * SPLIT + c]; }
@@ -140,7 +146,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var r = 0u; r < ROWS_PER_THREAD; r++) {
       let row = r * ROW_GROUPS + g;
       var mb = m[r];
-      for (var j = ks; j < nk; j += KEY_SPLIT) { mb = max(mb, score(j, row)); }
+      for (var j = ks; j < nk; j += KEY_SPLIT) {
+        if (visible(k0 + j, row0 + row)) { mb = max(mb, score(j, row)); }
+      }
       let alpha = exp2(m[r] - mb);
       m[r] = mb;
       l[r] *= alpha;
@@ -149,7 +157,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var j = ks; j < nk; j += KEY_SPLIT) {
       var pj: array<f32, ROWS_PER_THREAD>;
       for (var r = 0u; r < ROWS_PER_THREAD; r++) {
-        pj[r] = exp2(score(j, r * ROW_GROUPS + g) - m[r]);
+        let row = r * ROW_GROUPS + g;
+        pj[r] = select(0.0, exp2(score(j, row) - m[r]), visible(k0 + j, row0 + row));
         l[r] += pj[r];
       }
       for (var i = 0u; i < SLICE4; i++) {

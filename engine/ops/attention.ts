@@ -81,6 +81,8 @@ export interface AttentionArgs {
   /** Per-dispatch budget in bytes of the score matrix a query chunk stands for; default DEFAULT_ATTENTION_BUDGET. */
   budgetBytes?: number;
   tile?: AttentionTile;
+  /** Query i attends to keys 0…i only (the CLIP text encoder's causal mask); needs as many keys as queries. */
+  causal?: boolean;
 }
 
 /** Device limits a tile must respect. */
@@ -248,6 +250,9 @@ export function attention(ctx: GpuContext, args: AttentionArgs): Tensor {
         `need one batch size and K, V the same number of rows`,
     );
   }
+  if (args.causal && k.rows !== q.rows) {
+    throw new ShapeError(`attention: a causal mask needs as many keys as queries, got ${k.rows} keys for ${q.rows} queries`);
+  }
   const headDim = channels / heads;
   const scale = args.scale ?? 1 / Math.sqrt(headDim);
   if (!Number.isFinite(scale)) throw new ShapeError(`attention: scale must be finite, got ${scale}`);
@@ -268,10 +273,11 @@ export function attention(ctx: GpuContext, args: AttentionArgs): Tensor {
 
   const { slice4, split, rowGroups } = layout;
   const { rowsPerThread, keys, keySplit } = tile;
-  const variant = `d${headDim}-s${slice4}x${split}-r${rowsPerThread}x${rowGroups}-k${keys}x${keySplit}`;
+  const causal = args.causal === true;
+  const variant = `d${headDim}-s${slice4}x${split}-r${rowsPerThread}x${rowGroups}-k${keys}x${keySplit}${causal ? '-causal' : ''}`;
   const header =
     `const HEAD_DIM = ${headDim}u;\nconst SLICE4 = ${slice4}u;\nconst SPLIT = ${split}u;\n` +
-    `const ROWS_PER_THREAD = ${rowsPerThread}u;\nconst ROW_GROUPS = ${rowGroups}u;\nconst KEYS = ${keys}u;\nconst KEY_SPLIT = ${keySplit}u;\n`;
+    `const ROWS_PER_THREAD = ${rowsPerThread}u;\nconst ROW_GROUPS = ${rowGroups}u;\nconst KEYS = ${keys}u;\nconst KEY_SPLIT = ${keySplit}u;\nconst CAUSAL = ${causal};\n`;
   const { chunk, count } = attentionChunks(batch, tq, tk, heads, args.budgetBytes ?? DEFAULT_ATTENTION_BUDGET, tile.rows);
   for (let i = 0; i < count; i++) {
     const start = i * chunk;

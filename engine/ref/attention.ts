@@ -18,9 +18,11 @@ export interface RefAttentionArgs {
   heads: number;
   channels?: number;
   scale?: number;
+  /** Query t sees keys 0…t only. */
+  causal?: boolean;
 }
 
-export function attention({ q, k, v, heads, channels, scale }: RefAttentionArgs): Float32Array {
+export function attention({ q, k, v, heads, channels, scale, causal }: RefAttentionArgs): Float32Array {
   const width = (w: RefWindow) => w.shape[2]! - (w.offset ?? 0);
   const c = channels ?? Math.min(width(q), width(k), width(v));
   const [batch, tq, qStride] = q.shape as [number, number, number];
@@ -39,7 +41,8 @@ export function attention({ q, k, v, heads, channels, scale }: RefAttentionArgs)
       for (let t = 0; t < tq; t++) {
         const qBase = (b * tq + t) * qStride + qo;
         let max = -Infinity;
-        for (let j = 0; j < tk; j++) {
+        const seen = causal ? t + 1 : tk;
+        for (let j = 0; j < seen; j++) {
           const kBase = (b * tk + j) * kStride + ko;
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += q.data[qBase + d]! * k.data[kBase + d]!;
@@ -48,7 +51,7 @@ export function attention({ q, k, v, heads, channels, scale }: RefAttentionArgs)
         }
         let sum = 0;
         row.fill(0);
-        for (let j = 0; j < tk; j++) {
+        for (let j = 0; j < seen; j++) {
           const p = Math.exp(scores[j]! - max);
           sum += p;
           const vBase = (b * tk + j) * vStride + vo;

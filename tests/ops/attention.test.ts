@@ -139,6 +139,44 @@ describe('attention', () => {
     }
   });
 
+  it('applies a causal mask (CLIP): query t sees keys 0…t, with and without key groups and chunks', async () => {
+    const ctx = await gpuContext();
+    const tile: AttentionTile = { rows: 16, keys: 5, rowsPerThread: 2, dimsPerThread: 8, keySplit: 1 };
+    for (const [t, extra] of [
+      [tile, {}],
+      [{ ...tile, keySplit: 3 }, {}],
+      [{ ...tile, keySplit: 2 }, { budgetBytes: 7 * 77 * 2 * 4 }],
+    ] as const) {
+      const channels = 32;
+      const shape = [1, 77, 3 * channels];
+      const data = randomArray(77 * 3 * channels, 11, 3);
+      const qkv = ctx.upload(data, shape, 'qkv');
+      const windows = { q: { offset: 0 }, k: { offset: channels }, v: { offset: 2 * channels } };
+      const out = attention(ctx, {
+        q: { tensor: qkv, ...windows.q },
+        k: { tensor: qkv, ...windows.k },
+        v: { tensor: qkv, ...windows.v },
+        heads: 2,
+        causal: true,
+        tile: t,
+        ...extra,
+      });
+      const expected = ref.attention({
+        q: { data, shape, ...windows.q },
+        k: { data, shape, ...windows.k },
+        v: { data, shape, ...windows.v },
+        heads: 2,
+        causal: true,
+      });
+      expectClose(await ctx.read(out), expected, TOL, `causal keySplit ${t.keySplit}`);
+      ctx.release(qkv, out);
+    }
+    const q = ctx.upload(new Float32Array(5 * 16), [1, 5, 16], 'q');
+    const kv = ctx.upload(new Float32Array(7 * 16), [1, 7, 16], 'kv');
+    expect(() => attention(ctx, { q, k: { tensor: kv, offset: 0 }, v: { tensor: kv, offset: 8 }, heads: 1, channels: 8, causal: true })).toThrow(ShapeError);
+    ctx.release(q, kv);
+  });
+
   it('runs tuner candidates', async () => {
     const ctx = await gpuContext();
     const candidates = attentionTileCandidates(40);
