@@ -1,0 +1,135 @@
+/**
+ * CPU references of engine/ops/conv2d.ts (3×3, stride 1 or 2, symmetric or bottom-right padding, fused 2× nearest
+ * upsampling, bias, residual)
+ * and of its Winograd F(2×2, 3×3) path, on plain NHWC Float32Arrays, accumulating in f64.
+ */
+export interface Conv3x3RefOptions {
+  bias?: Float32Array;
+  stride?: 1 | 2;
+  upsample?: boolean;
+  /** 'symmetric' (default): one zero pixel on every side; 'bottom-right': zeros only below and right. */
+  padding?: 'symmetric' | 'bottom-right';
+  /** NHWC of the output's shape, added after the bias. */
+  residual?: Float32Array;
+  /** 'matrix' (default): [Cout, 9·Cin] with k = (ky·3 + kx)·Cin + ci; 'oihw': PyTorch's [Cout, Cin, 3, 3]. */
+  weightLayout?: 'matrix' | 'oihw';
+}
+
+/** [B, H, W, Cin] of the input. */
+export type Nhwc = readonly [number, number, number, number];
+
+function outputSize(h: number, w: number, stride: number, upsample: boolean, pad: number): [number, number, number, number] {
+  const hv = upsample ? 2 * h : h;
+  const wv = upsample ? 2 * w : w;
+  return [hv, wv, Math.floor((hv + pad - 2) / stride) + 1, Math.floor((wv + pad - 2) / stride) + 1];
+}
+
+/** Direct 3×3 convolution: y [B, Ho, Wo, Cout]. */
+export function conv3x3(x: Float32Array, [batch, h, w, cin]: Nhwc, weight: Float32Array, cout: number, opts: Conv3x3RefOptions = {}): Float32Array {
+  const stride = opts.stride ?? 1;
+  const up = opts.upsample ?? false;
+  const pad = opts.padding === 'bottom-right' ? 0 : 1;
+  const [hv, wv, ho, wo] = outputSize(h, w, stride, up, pad);
+  const oihw = opts.weightLayout === 'oihw';
+  const wAt = (co: number, ky: number, kx: number, ci: number) =>
+    oihw ? weight[((co * cin + ci) * 3 + ky) * 3 + kx]! : weight[co * 9 * cin + (ky * 3 + kx) * cin + ci]!;
+  const y = new Float32Array(batch * ho * wo * cout);
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ox = 0; ox < wo; ox++) {
+        const pixel = (b * ho + oy) * wo + ox;
+        for (let co = 0; co < cout; co++) {
+          let sum = opts.bias?.[co] ?? 0;
+          for (let ky = 0; ky < 3; ky++) {
+            const vy = oy * stride + ky - pad;
+            if (vy < 0 || vy >= hv) continue;
+            for (let kx = 0; kx < 3; kx++) {
+              const vx = ox * stride + kx - pad;
+              if (vx < 0 || vx >= wv) continue;
+              const base = ((b * h + (up ? vy >> 1 : vy)) * w + (up ? vx >> 1 : vx)) * cin;
+              for (let ci = 0; ci < cin; ci++) sum += wAt(co, ky, kx, ci) * x[base + ci]!;
+            }
+          }
+          y[pixel * cout + co] = sum + (opts.residual?.[pixel * cout + co] ?? 0);
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/**
+ * Stride-1 3×3 convolution by Winograd F(2×2, 3×3) from transformed weights u [16, Cout, Cin] (U = G g Gᵀ,
+ * ξ = 4i + j outermost): per 2×2 output tile V = Bᵀ d B on the 4×4 input patch, M = Σ_ci V ⊙ U, y = Aᵀ M A.
+ */
+export function conv3x3Winograd(
+  x: Float32Array,
+  [batch, h, w, cin]: Nhwc,
+  u: Float32Array,
+  cout: number,
+  opts: Omit<Conv3x3RefOptions, 'stride' | 'padding' | 'weightLayout'> = {},
+): Float32Array {
+  const up = opts.upsample ?? false;
+  const [hv, wv, ho, wo] = outputSize(h, w, 1, up, 1);
+  const bt = [
+    [1, 0, -1, 0],
+    [0, 1, 1, 0],
+    [0, -1, 1, 0],
+    [0, 1, 0, -1],
+  ];
+  const at = [
+    [1, 1, 1, 0],
+    [0, 1, -1, -1],
+  ];
+  const y = new Float32Array(batch * ho * wo * cout);
+  const d = new Float64Array(16 * cin);
+  const v = new Float64Array(16 * cin);
+  const m = new Float64Array(16);
+  for (let b = 0; b < batch; b++) {
+    for (let ty = 0; ty < ho; ty += 2) {
+      for (let tx = 0; tx < wo; tx += 2) {
+        d.fill(0);
+        for (let r = 0; r < 4; r++) {
+          const vy = ty - 1 + r;
+          if (vy < 0 || vy >= hv) continue;
+          for (let c = 0; c < 4; c++) {
+            const vx = tx - 1 + c;
+            if (vx < 0 || vx >= wv) continue;
+            const base = ((b * h + (up ? vy >> 1 : vy)) * w + (up ? vx >> 1 : vx)) * cin;
+            for (let ci = 0; ci < cin; ci++) d[(r * 4 + c) * cin + ci] = x[base + ci]!;
+          }
+        }
+        v.fill(0);
+        for (let i = 0; i < 4; i++) {
+          for (let j = 0; j < 4; j++) {
+            for (let r = 0; r < 4; r++) {
+              for (let c = 0; c < 4; c++) {
+                const f = bt[i]![r]! * bt[j]![c]!;
+                if (f === 0) continue;
+                for (let ci = 0; ci < cin; ci++) v[(i * 4 + j) * cin + ci]! += f * d[(r * 4 + c) * cin + ci]!;
+              }
+            }
+          }
+        }
+        for (let co = 0; co < cout; co++) {
+          for (let xi = 0; xi < 16; xi++) {
+            let sum = 0;
+            for (let ci = 0; ci < cin; ci++) sum += v[xi * cin + ci]! * u[(xi * cout + co) * cin + ci]!;
+            m[xi] = sum;
+          }
+          for (let dy = 0; dy < 2 && ty + dy < ho; dy++) {
+            for (let dx = 0; dx < 2 && tx + dx < wo; dx++) {
+              let sum = opts.bias?.[co] ?? 0;
+              for (let r = 0; r < 4; r++) {
+                for (let c = 0; c < 4; c++) sum += at[dy]![r]! * at[dx]![c]! * m[r * 4 + c]!;
+              }
+              const pixel = (b * ho + ty + dy) * wo + tx + dx;
+              y[pixel * cout + co] = sum + (opts.residual?.[pixel * cout + co] ?? 0);
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
