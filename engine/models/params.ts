@@ -15,6 +15,8 @@
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { shapeString, type StorageFormat, type Tensor } from '../gpu/tensor';
+import { convWeightMatrix, preferredConvAlgorithm } from '../ops/conv2d';
+import { winogradWeight } from '../ops/winograd';
 import { packWeight } from '../quant/pack';
 
 /** Where parameters come from: a safetensors file, several of them, or an in-memory map in tests. */
@@ -29,6 +31,11 @@ export interface ParamSource {
 export interface LoadOptions {
   /** Storage format of the matrices of linear and convolution layers. */
   format: StorageFormat;
+  /**
+   * How 3×3 convolutions run: 'auto' takes Winograd F(2×2,3×3) where it pays (stride 1, enough input channels:
+   * `preferredConvAlgorithm`), 'direct' never. The weight is stored in the chosen algorithm's layout.
+   */
+  conv?: 'auto' | 'direct';
   /** Check names and shapes and reserve buffers, without reading any data. */
   dry?: boolean;
 }
@@ -39,7 +46,7 @@ export interface Linear {
 }
 
 export interface Conv3x3 {
-  /** [Cout, 9·Cin], k = (ky·3 + kx)·Cin + ci */
+  /** [Cout, 9·Cin] with k = (ky·3 + kx)·Cin + ci (direct), or [16, Cout, Cin] Winograd-transformed. */
   w: Tensor;
   b?: Tensor;
   cin: number;
@@ -49,17 +56,6 @@ export interface Conv3x3 {
 export interface Norm {
   gamma: Tensor;
   beta: Tensor;
-}
-
-/** [Cout, Cin, 3, 3] → [Cout, 9·Cin] with k = (ky·3 + kx)·Cin + ci: the reduction axis of our NHWC convolution. */
-export function convMatrix(oihw: Float32Array, cout: number, cin: number): Float32Array {
-  const out = new Float32Array(cout * 9 * cin);
-  for (let o = 0; o < cout; o++) {
-    for (let i = 0; i < cin; i++) {
-      for (let t = 0; t < 9; t++) out[(o * 9 + t) * cin + i] = oihw[(o * cin + i) * 9 + t]!;
-    }
-  }
-  return out;
 }
 
 const atLeastF16 = (format: StorageFormat): StorageFormat => (format === 'f32' ? 'f32' : 'f16');
@@ -133,10 +129,17 @@ export class ParamLoader {
     return { w, b: this.store([total], 'f32', this.options.dry ? undefined : concat(biases as Float32Array[]), `${label}.bias`) };
   }
 
-  /** A 3×3 convolution stored as [cout, cin, 3, 3]. */
-  async conv3x3(name: string, cout: number, cin: number, bias = true): Promise<Conv3x3> {
+  /** A 3×3 convolution stored as [cout, cin, 3, 3], to run with `stride`. */
+  async conv3x3(name: string, cout: number, cin: number, stride: 1 | 2 = 1, bias = true): Promise<Conv3x3> {
     const data = await this.take(`${name}.weight`, [[cout, cin, 3, 3]]);
-    const w = this.store([cout, 9 * cin], this.options.format, data && convMatrix(data, cout, cin), `${name}.weight`);
+    const winograd = this.options.conv !== 'direct' && preferredConvAlgorithm(cin, stride) === 'winograd';
+    const { format } = this.options;
+    let w: Tensor;
+    if (winograd) {
+      const label = `${this.prefix}${name}.weight`;
+      w = data ? winogradWeight(this.ctx, data, cout, cin, format, label) : { ...this.ctx.reserveWeight([16 * cout, cin], format, label), shape: [16, cout, cin] };
+      this.tensors.push(w);
+    } else w = this.store([cout, 9 * cin], format, data && convWeightMatrix(data, cout, cin), `${name}.weight`);
     return { w, cin, cout, ...(bias ? { b: await this.vector(`${name}.bias`, cout) } : {}) };
   }
 

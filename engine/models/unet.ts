@@ -83,7 +83,7 @@ export class UNet {
         stateChannels.push(c);
       }
       if (i < ch.length - 1) {
-        block.downsample = await p.conv3x3('downsamplers.0.conv', c, c);
+        block.downsample = await p.conv3x3('downsamplers.0.conv', c, c, 2);
         stateChannels.push(c);
       }
       down.push(block);

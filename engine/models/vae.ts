@@ -144,7 +144,7 @@ export class VaeEncoder {
         resnets.push(await ResnetBlock.load(p.scoped(`resnets.${j}`), c, ch[i]!, undefined, groups, EPS));
         c = ch[i]!;
       }
-      down.push({ resnets, ...(i < ch.length - 1 ? { downsample: await p.conv3x3('downsamplers.0.conv', c, c) } : {}) });
+      down.push({ resnets, ...(i < ch.length - 1 ? { downsample: await p.conv3x3('downsamplers.0.conv', c, c, 2) } : {}) });
     }
     const mid = await loadMid(e.scoped('mid_block'), c, groups);
     const normOut = await e.norm('conv_norm_out', c);
