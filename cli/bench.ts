@@ -1,15 +1,18 @@
 /**
  * Benchmarks: `npm run bench -- <suite> [--repeat N] [--filter TEXT]`. Suites: `ops` (kernels at Stable Diffusion
- * 1.5 shapes). Every figure is printed with the adapter it ran on; nothing here asserts speed.
+ * 1.5 shapes), `quality` (image PSNR of each weight format against the reference pipeline; `--filter f16` runs one
+ * format). Every figure is printed with the adapter it ran on; nothing here asserts speed.
  */
 import { parseArgs } from 'node:util';
 import { GpuContext } from '../engine/gpu/context';
 import { adapterName } from '../engine/gpu/device';
 import { nodeGpu } from '../engine/gpu/node-gpu';
 import { runOpsBench } from './bench-ops';
+import { runQualityBench } from './bench-quality';
 
 const SUITES: Record<string, (ctx: GpuContext, options: { repeat: number; filter?: string }) => Promise<void>> = {
   ops: runOpsBench,
+  quality: runQualityBench,
 };
 
 async function main(): Promise<void> {
