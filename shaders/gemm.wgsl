@@ -12,11 +12,11 @@
 // padded by one chunk so threads reading consecutive rows fall into different banks. Values outside M, N or K are
 // loaded as zeros, which makes partial tiles exact without bounds checks in the inner loop. The next K step's tiles
 // are fetched into registers before the current step's arithmetic, so global-memory latency hides behind it (on an
-// H200 this gained 5–25 %); B_KN's loads scatter across the tile and are not prefetched.
+// H200 this gained 5–25 %); B_KN's loads gather 4 rows per vec4 and are not prefetched.
 //
 // gemm.ts prepends the tile constants (TILE_M, TILE_N, TILE_K, WPT_M, WPT_N, VEC_B) and selects the variant with
 // defines: A_VEC4 / A_VEC2 (vector loads of A); the kind of B: f32 [N, K] by default, B_F16, B_INT8 or B_INT4 (each
-// quantised one with B_SCALED), or B_KN; B_VEC4 / B_VEC2 (vector loads of the f32 kinds; for f16, two words per load);
+// quantised one with B_SCALED), or B_KN; B_VEC4 / B_VEC2 (vector loads of the f32 [N, K] kind; for f16, two words per load);
 // the epilogue: BIAS, one of GELU / QUICK_GELU / SILU, and RESIDUAL (its own binding) or RESIDUAL_IN_OUT (the output
 // already holds the residual).
 
@@ -242,28 +242,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var kc0 = 0u; kc0 < k_chunks; kc0 += TK4) {
     store_a(lid, ra);
 #if B_KN
-    // B is [K, N]: loads run along N (coalesced) and scatter into the K-chunked tile.
-    for (var i = lid; i < TILE_K * (TILE_N / VEC_B); i += WG) {
-      let kr = i / (TILE_N / VEC_B);
-      let nr = (i % (TILE_N / VEC_B)) * VEC_B;
-      let k = kc0 * 4u + kr;
+    // B is [K, N]: consecutive threads take consecutive columns n (coalesced loads along each row k) and each
+    // gathers the 4 values of its K chunk, so every thread writes whole vec4s of the tile: threads writing single
+    // lanes of one workgroup vec4 race on some GPUs.
+    for (var i = lid; i < TILE_N * TK4; i += WG) {
+      let nr = i % TILE_N;
+      let kq = i / TILE_N;
       let n = n0 + nr;
-      let inside = k < p.k && n < p.n;
-      let i_b = (batch * p.k + k) * p.n + n;
-#if B_VEC4
       var v = vec4f(0.0);
-      if (inside) { v = b[i_b >> 2u]; }
-      for (var u = 0u; u < 4u; u++) { b_tile[(nr + u) * STRIDE + kr / 4u][kr % 4u] = v[u]; }
-#elif B_VEC2
-      var v = vec2f(0.0);
-      if (inside) { v = b[i_b >> 1u]; }
-      b_tile[nr * STRIDE + kr / 4u][kr % 4u] = v.x;
-      b_tile[(nr + 1u) * STRIDE + kr / 4u][kr % 4u] = v.y;
-#else
-      var v = 0.0;
-      if (inside) { v = b[i_b]; }
-      b_tile[nr * STRIDE + kr / 4u][kr % 4u] = v;
-#endif
+      for (var u = 0u; u < 4u; u++) {
+        let k = (kc0 + kq) * 4u + u;
+        if (k < p.k && n < p.n) { v[u] = b[(batch * p.k + k) * p.n + n]; }
+      }
+      b_tile[nr * STRIDE + kq] = v;
     }
 #else
     store_b(lid, rb);

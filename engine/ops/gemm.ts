@@ -184,16 +184,9 @@ function bLoadWidth(g: Gemm): 1 | 2 | 4 {
       return alignedWidth(g.tile.vec, g.k);
     case 'f16':
       return alignedWidth(Math.min(g.tile.vec, 2), g.bRow);
-    case 'kn':
-      // Loads start at column n0 + a multiple of the width, n0 a multiple of tileN.
-      return alignedWidth(g.tile.vec, gcd(g.n, g.tile.tileN));
     default:
       return 1;
   }
-}
-
-function gcd(x: number, y: number): number {
-  return y === 0 ? x : gcd(y, x % y);
 }
 
 function assertNoAlias(op: string, out: ResolvedOutput, inputs: readonly (Tensor | undefined)[]): void {
