@@ -203,7 +203,7 @@ export class GpuContext {
     this.encoder.copyBufferToBuffer(src.buffer, src.byteOffset + srcOffset, dst.buffer, dst.byteOffset + dstOffset, bytes);
   }
 
-  /** Submits everything recorded so far. */
+  /** Submits everything recorded so far. GPU errors surface at the next `sync` or read, once they are all in. */
   flush(): void {
     this.checkAlive();
     this.pass?.end();
@@ -222,13 +222,13 @@ export class GpuContext {
     this.arenaIndex = 0;
     this.batchDispatches = 0;
     this.pool.recycle();
-    this.throwUncaptured();
   }
 
   /** Flushes and waits until the GPU has finished everything submitted. */
   async sync(): Promise<void> {
     this.flush();
     await this.guard(this.device.queue.onSubmittedWorkDone());
+    await this.pipelines.settled();
     this.throwUncaptured();
   }
 
@@ -248,6 +248,7 @@ export class GpuContext {
       await this.guard(staging.mapAsync(GPUMapMode.READ));
       const out = staging.getMappedRange().slice(0, bytes);
       staging.unmap();
+      await this.pipelines.settled();
       this.throwUncaptured();
       return out;
     } finally {
@@ -321,9 +322,10 @@ export class GpuContext {
 
   private throwUncaptured(): void {
     const error = this.uncaptured;
-    if (error) {
+    const compile = this.pipelines.takeCompileError();
+    if (error || compile) {
       this.uncaptured = undefined;
-      throw new EngineError(`GPU error: ${error.message}`);
+      throw new EngineError(`GPU error: ${compile ? `shader ${compile}` : error!.message}`);
     }
   }
 

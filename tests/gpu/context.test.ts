@@ -118,3 +118,21 @@ describe('GpuContext', () => {
     await ctx.destroy();
   });
 });
+
+describe('shader compile errors', () => {
+  it('report the compiler message and are not cached', async () => {
+    const ctx = await gpuContext();
+    const broken = () =>
+      ctx.dispatch({ op: 'broken', variant: 'v', code: () => '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', uniforms: new Uint32Array(4), bindings: [], workgroups: [1] });
+    broken();
+    await expect(ctx.sync()).rejects.toThrow(/shader broken\/v/);
+    const compiles = ctx.pipelines.compiles;
+    broken();
+    expect(ctx.pipelines.compiles).toBe(compiles + 1);
+    await expect(ctx.sync()).rejects.toThrow(/GPU error/);
+    // The context keeps working for valid work afterwards.
+    const x = ctx.upload(new Float32Array([1, 2, 3]), [3], 'x');
+    expect(Array.from(await ctx.read(scale(ctx, x, 2)))).toEqual([2, 4, 6]);
+    ctx.release(x);
+  });
+});
