@@ -57,3 +57,16 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   const err = relativeError(actual, expected);
   expect(err, `${what}: relative error ${err.toExponential(2)} > ${tol}`).toBeLessThanOrEqual(tol);
 }
+
+/** Channels [offset, offset + c) of an NHWC read-back with `total` channels; asserts the others equal `before`. */
+export function sliceOf(after: Float32Array, before: Float32Array, total: number, offset: number, c: number): Float32Array {
+  const slice = new Float32Array((after.length / total) * c);
+  for (let p = 0; p < after.length / total; p++) {
+    for (let ch = 0; ch < total; ch++) {
+      const v = after[p * total + ch]!;
+      if (ch >= offset && ch < offset + c) slice[p * c + ch - offset] = v;
+      else expect(v).toBe(before[p * total + ch]);
+    }
+  }
+  return slice;
+}

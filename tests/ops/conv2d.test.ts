@@ -5,7 +5,7 @@ import * as ref from '../../engine/ref/conv2d';
 import { ShapeError } from '../../engine/gpu/errors';
 import { STORAGE_FORMATS, type StorageFormat } from '../../engine/gpu/tensor';
 import { dequantize, packWeight } from '../../engine/quant/pack';
-import { expectClose, gpuContext, randomArray } from '../helpers/gpu';
+import { expectClose, gpuContext, randomArray, sliceOf } from '../helpers/gpu';
 
 // f32 sums of up to 9·Cin = 288 products in a different order than the f64 reference: ~1e-6 relative in practice,
 // 1e-4 leaves room. Quantised weights are compared against the reference run on their dequantised values, so the
@@ -32,19 +32,6 @@ function outShape({ shape: [b, h, w], cout, stride = 1, upsample = false, paddin
   const up = upsample ? 2 : 1;
   const before = padding === 'symmetric' ? 1 : 0;
   return [b, Math.floor((h * up + before - 2) / stride) + 1, Math.floor((w * up + before - 2) / stride) + 1, cout];
-}
-
-/** Channels [offset, offset + c) of an NHWC read-back with `total` channels; asserts the others equal `before`. */
-function sliceOf(after: Float32Array, before: Float32Array, total: number, offset: number, c: number): Float32Array {
-  const slice = new Float32Array((after.length / total) * c);
-  for (let p = 0; p < after.length / total; p++) {
-    for (let ch = 0; ch < total; ch++) {
-      const v = after[p * total + ch]!;
-      if (ch >= offset && ch < offset + c) slice[p * c + ch - offset] = v;
-      else expect(v).toBe(before[p * total + ch]);
-    }
-  }
-  return slice;
 }
 
 /** Runs the direct conv of a case on the GPU and on the CPU (with the weights the kernel sees). */

@@ -4,7 +4,7 @@ import { winogradTransform, winogradWeight } from '../../engine/ops/winograd';
 import * as ref from '../../engine/ref/conv2d';
 import { STORAGE_FORMATS, type StorageFormat } from '../../engine/gpu/tensor';
 import { dequantize, packWeight } from '../../engine/quant/pack';
-import { expectClose, gpuContext, randomArray } from '../helpers/gpu';
+import { expectClose, gpuContext, randomArray, sliceOf } from '../helpers/gpu';
 
 // f32 GEMMs over Cin plus transforms that add up to 16 terms: ~1e-6 relative to the f64 reference in practice;
 // 1e-4 leaves room. Quantised U is compared against the Winograd reference run on the dequantised U, so every
@@ -28,19 +28,6 @@ const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function outShape({ shape: [b, h, w], cout, upsample = false }: Case): Shape {
   return upsample ? [b, 2 * h, 2 * w, cout] : [b, h, w, cout];
-}
-
-/** Channels [offset, offset + c) of an NHWC read-back with `total` channels; asserts the others equal `before`. */
-function sliceOf(after: Float32Array, before: Float32Array, total: number, offset: number, c: number): Float32Array {
-  const slice = new Float32Array((after.length / total) * c);
-  for (let p = 0; p < after.length / total; p++) {
-    for (let ch = 0; ch < total; ch++) {
-      const v = after[p * total + ch]!;
-      if (ch >= offset && ch < offset + c) slice[p * c + ch - offset] = v;
-      else expect(v).toBe(before[p * total + ch]);
-    }
-  }
-  return slice;
 }
 
 /** The Winograd conv of a case on the GPU, and the CPU Winograd reference on the U values the kernel sees. */
