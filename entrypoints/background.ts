@@ -1,10 +1,13 @@
 /**
- * The service worker: keeps the offscreen document (which holds the GPU) alive on demand and passes requests from
- * the popup and options page on to it. It holds no state a worker restart would lose.
+ * The service worker: keeps the offscreen document (which holds the GPU and runs the jobs) alive on demand, passes
+ * requests from the popup and options page on to it, and shows a running job's progress on the toolbar badge. It
+ * holds no state a worker restart would lose: the jobs live in the offscreen document, and each job update carries
+ * everything the badge needs.
  */
 import { browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
-import { forward, serve } from '../lib/messaging';
+import { forward, onEvent, serve } from '../lib/messaging';
+import { isActive, type JobState } from '../lib/messages';
 
 const OFFSCREEN_PATH = '/offscreen.html';
 
@@ -27,9 +30,17 @@ async function ensureOffscreenDocument(): Promise<void> {
   await creating;
 }
 
+/** The percentage done while a job runs (the badge has room for four characters), nothing otherwise. */
+function badgeText(job: JobState): string {
+  return isActive(job) ? `${Math.floor((100 * job.progress.done) / job.progress.total)}%` : '';
+}
+
 export default defineBackground(() => {
   serve('background', async (request) => {
     await ensureOffscreenDocument();
     return forward({ ...request, target: 'offscreen' });
+  });
+  onEvent(({ job }) => {
+    void browser.action.setBadgeText({ text: badgeText(job) });
   });
 });

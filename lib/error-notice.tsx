@@ -4,6 +4,8 @@
 const KNOWN: Record<string, { title: string; advice?: string }> = {
   WebGPUNotFoundError: { title: 'WebGPU is not available' },
   DeviceLostError: { title: 'The GPU device was lost', advice: 'Close and reopen this window to try again.' },
+  InvalidParameterError: { title: 'These settings cannot run' },
+  BufferTooLargeError: { title: 'The image is too large for this GPU' },
 };
 
 const FALLBACK = {
@@ -11,8 +13,10 @@ const FALLBACK = {
   advice: 'Close and reopen this window to try again. If it keeps failing, update the browser or reinstall the extension.',
 };
 
-export function ErrorNotice({ error }: { error: Error }) {
-  const { title, advice } = KNOWN[error.name] ?? FALLBACK;
+/** `title` replaces the fallback's for errors without one of their own (a failed job rather than the engine's start). */
+export function ErrorNotice({ error, title: fallbackTitle }: { error: Error; title?: string }) {
+  const known = KNOWN[error.name];
+  const { title, advice } = known ?? (fallbackTitle ? { title: fallbackTitle, advice: undefined } : FALLBACK);
   return (
     <div class="notice error" role="alert">
       <p class="notice-title">{title}</p>

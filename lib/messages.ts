@@ -2,17 +2,23 @@
  * The message protocol between the extension's contexts, declared once.
  *
  *   popup / options ──request──▶ background ──request, target 'offscreen'──▶ offscreen document
- *                   ◀─response──            ◀────────────response──────────
+ *                   ◀─response──            ◀────────────response──────────            │
+ *                   ◀───────────── event, target 'broadcast' (job updates) ─────────────┘
  *
  * `runtime.sendMessage` reaches every extension context except the sender, so a request names the context that must
  * answer it (`target`) and every other context stays silent: a reply channel takes the first answer only. Messages
  * are JSON (sendMessage serialises them), and the receiving end validates everything it is handed: the sender must
- * be one of this extension's own pages and the payload must match the types below. This module is plain TypeScript
- * (no extension API), so its checks are the same in every context.
+ * be one of this extension's own pages and the payload must match the types below. A generation answers its request
+ * at once with the queued job; its progress, preview and result follow as `job-update` events, which every open page
+ * receives, so a popup opened while a job runs picks it up (after asking for the current `job-state`) and the job
+ * never depends on the page that started it. This module is plain TypeScript (no extension API), so its checks are
+ * the same in every context.
  */
 import type { AdapterFeatures, AdapterSummary } from '../engine/gpu/device';
+import { SCHEDULER_NAMES, type SchedulerName } from '../engine/schedulers/types';
 
-export const TARGETS = ['background', 'offscreen'] as const;
+export const TARGETS = ['background', 'offscreen', 'broadcast'] as const;
+/** 'broadcast': events for every other context (pages render them, the background badges them); nobody answers them. */
 export type Target = (typeof TARGETS)[number];
 
 /** What the engine reports about itself: the adapter it runs on and whether a kernel matched the CPU reference. */
@@ -27,19 +33,131 @@ export interface EngineStatus {
   };
 }
 
+/** The model jobs run on and the settings it accepts. */
+export interface ModelInfo {
+  /** Short name, written into the PNG parameters (`Model: …`). */
+  id: string;
+  /** For display. */
+  name: string;
+  /** The size the model was trained at. */
+  width: number;
+  height: number;
+  /** Widths and heights the popup offers, ascending; all multiples of the model's latent grid. */
+  sizes: number[];
+  /** The scheduler the model folder names. */
+  defaultScheduler: SchedulerName;
+}
+
+// Bounds of the protocol, wider than any sensible use: CLIP reads 77 tokens of a prompt (longer ones are cut, and the
+// job says by how much), A1111 offers at most 150 steps and guidance 30, and 2048 pixels a side is 16 times SD 1.5's
+// native area.
+export const LIMITS = {
+  promptChars: 2000,
+  steps: { min: 1, max: 150 },
+  guidance: { min: 0, max: 30 },
+  size: { min: 64, max: 2048, multiple: 8 },
+  seed: { min: 0, max: Number.MAX_SAFE_INTEGER },
+} as const;
+
+/** What a user asks for; the model's own rules (size multiples) are checked by the engine when the job runs. */
+export interface GenerationSettings {
+  prompt: string;
+  /** Used when guidance is above 1 (classifier-free guidance); empty for none. */
+  negativePrompt: string;
+  steps: number;
+  guidance: number;
+  width: number;
+  height: number;
+  /** A fixed seed, or null for a random one (chosen when the job is created and reported as `JobState.seed`). */
+  seed: number | null;
+  scheduler: SchedulerName;
+}
+
+export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Whether the job is still to finish: queued, running or cancelling. */
+export function isActive(job: JobState | null): boolean {
+  return job !== null && (job.status === 'queued' || job.status === 'running' || job.status === 'cancelling');
+}
+
+export const JOB_STAGES = ['queued', 'load', 'text', 'encode', 'denoise', 'decode'] as const;
+export type JobStage = (typeof JOB_STAGES)[number];
+const TIMING_KEYS = ['load', 'text', 'encode', 'denoise', 'decode', 'total'] as const;
+export type TimingKey = (typeof TIMING_KEYS)[number];
+
+export interface JobResult {
+  /** The image as a PNG data URL carrying the generation parameters (A1111's `parameters` text chunk). */
+  image: string;
+  width: number;
+  height: number;
+  /** Prompt tokens past CLIP's 77-token window, which were cut. */
+  truncated: { prompt: number; negativePrompt: number };
+  /** Milliseconds per stage, and the whole job from start to PNG. */
+  timings: Partial<Record<TimingKey, number>>;
+}
+
+/** One generation, as the offscreen document reports it with every change. */
+export interface JobState {
+  jobId: string;
+  /** Epoch milliseconds; a later job replaces an earlier one in the popup. */
+  createdAt: number;
+  /** Grows with every update of this job, so a late message never replaces a newer one. */
+  version: number;
+  status: JobStatus;
+  settings: GenerationSettings;
+  /** The seed used: the fixed one, or the random one drawn for this job. */
+  seed: number;
+  model: string;
+  progress: {
+    stage: JobStage;
+    /** Within the stage (denoise: steps done of the scheduler's steps). */
+    step: number;
+    steps: number;
+    /** The whole job: text encoding, each denoise step and decoding count one each. */
+    done: number;
+    total: number;
+  };
+  /** Latents rendered without the VAE, as a small PNG data URL; null before the first denoise step. */
+  preview: string | null;
+  /** Estimated milliseconds left as of `updatedAt`; null until there is a basis for one. */
+  etaMs: number | null;
+  updatedAt: number;
+  result: JobResult | null;
+  /** Why a failed job failed: the engine's error class name and message. */
+  error: { name: string; message: string } | null;
+}
+
 /** Every request type with the value its `result` carries. */
 export interface Results {
   'engine-status': EngineStatus;
+  'model-info': ModelInfo;
+  /** The new job, queued (it starts when the ones before it have finished). */
+  generate: JobState;
+  /** Whether the job was still queued or running; false when it had already ended or is unknown. */
+  cancel: { cancelled: boolean };
+  /** The running job, else the newest queued one, else the last finished one; null when there was none. */
+  'job-state': JobState | null;
 }
 export type RequestType = keyof Results;
 
-export interface EngineStatusRequest {
+interface RequestBase<T extends RequestType> {
   target: Target;
-  type: 'engine-status';
+  type: T;
   id: string;
 }
-export type RequestMessage = EngineStatusRequest;
+export type EngineStatusRequest = RequestBase<'engine-status'>;
+export type ModelInfoRequest = RequestBase<'model-info'>;
+export type JobStateRequest = RequestBase<'job-state'>;
+export interface GenerateRequest extends RequestBase<'generate'> {
+  settings: GenerationSettings;
+}
+export interface CancelRequest extends RequestBase<'cancel'> {
+  jobId: string;
+}
+export type RequestMessage = EngineStatusRequest | ModelInfoRequest | GenerateRequest | CancelRequest | JobStateRequest;
 export type RequestOf<T extends RequestType> = Extract<RequestMessage, { type: T }>;
+/** What a request of type T carries besides its address, type and id. */
+export type PayloadOf<T extends RequestType> = Omit<RequestOf<T>, 'target' | 'type' | 'id'>;
 
 export interface ResultResponse<T extends RequestType = RequestType> {
   type: 'result';
@@ -55,16 +173,15 @@ export interface ErrorResponse {
   message: string;
 }
 
-/** Progress of a long request; travels as its own runtime message, since a reply channel answers only once. */
-export interface ProgressResponse {
-  type: 'progress';
-  id: string;
-  stage: string;
-  done: number;
-  total: number;
-}
+export type ResponseMessage<T extends RequestType = RequestType> = ResultResponse<T> | ErrorResponse;
 
-export type ResponseMessage<T extends RequestType = RequestType> = ResultResponse<T> | ErrorResponse | ProgressResponse;
+/** A job changed: sent by the offscreen document to every other context; nobody answers. */
+export interface JobUpdateEvent {
+  target: 'broadcast';
+  type: 'job-update';
+  job: JobState;
+}
+export type EventMessage = JobUpdateEvent;
 
 /** A message that is not part of the protocol, or comes from outside this extension. */
 export class MessageError extends Error {
@@ -93,6 +210,14 @@ function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+function isWholeNumber(value: unknown, min: number, max: number): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+function isOneOf<T extends string>(values: readonly T[], value: unknown): value is T {
+  return typeof value === 'string' && (values as readonly string[]).includes(value);
+}
+
 function isFeatures(value: unknown): value is AdapterFeatures {
   return isRecord(value) && ['shaderF16', 'subgroups', 'timestampQuery'].every((k) => typeof value[k] === 'boolean');
 }
@@ -118,8 +243,129 @@ function isEngineStatus(value: unknown): value is EngineStatus {
   );
 }
 
+const isSize = (v: unknown): v is number => isWholeNumber(v, LIMITS.size.min, LIMITS.size.max) && v % LIMITS.size.multiple === 0;
+
+function isModelInfo(value: unknown): value is ModelInfo {
+  return (
+    isRecord(value) &&
+    isNonEmptyString(value.id) &&
+    typeof value.name === 'string' &&
+    isSize(value.width) &&
+    isSize(value.height) &&
+    Array.isArray(value.sizes) &&
+    value.sizes.every(isSize) &&
+    isOneOf(SCHEDULER_NAMES, value.defaultScheduler)
+  );
+}
+
+/** Why `value` is not valid generation settings (a sentence for the user), or undefined when it is. */
+export function settingsProblem(value: unknown): string | undefined {
+  if (!isRecord(value)) return 'the settings are missing';
+  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler'];
+  const extra = Object.keys(value).filter((k) => !(keys as string[]).includes(k));
+  if (extra.length) return `unexpected settings: ${extra.join(', ')}`;
+  for (const key of ['prompt', 'negativePrompt'] as const) {
+    const text = value[key];
+    if (typeof text !== 'string') return `the ${key === 'prompt' ? 'prompt' : 'negative prompt'} must be text`;
+    if (text.length > LIMITS.promptChars) return `the ${key === 'prompt' ? 'prompt' : 'negative prompt'} can be at most ${LIMITS.promptChars} characters`;
+  }
+  if (!(value.prompt as string).trim()) return 'describe the image in the prompt';
+  const { steps, guidance, size, seed } = LIMITS;
+  if (!isWholeNumber(value.steps, steps.min, steps.max)) return `steps must be a whole number from ${steps.min} to ${steps.max}`;
+  if (!isFiniteNumber(value.guidance) || value.guidance < guidance.min || value.guidance > guidance.max) {
+    return `guidance must be a number from ${guidance.min} to ${guidance.max}`;
+  }
+  for (const key of ['width', 'height'] as const) {
+    if (!isSize(value[key])) return `the ${key} must be a multiple of ${size.multiple} from ${size.min} to ${size.max} pixels`;
+  }
+  if (value.seed !== null && !isWholeNumber(value.seed, seed.min, seed.max)) return `the seed must be a whole number from ${seed.min} to ${seed.max}, or empty for a random one`;
+  if (!isOneOf(SCHEDULER_NAMES, value.scheduler)) return `the scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`;
+  return undefined;
+}
+
+const MAX_DATA_URL_CHARS = 64 * 1024 * 1024;
+function isPngDataUrl(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_DATA_URL_CHARS && /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(value);
+}
+
+function isJobResult(value: unknown): value is JobResult {
+  return (
+    isRecord(value) &&
+    isPngDataUrl(value.image) &&
+    isSize(value.width) &&
+    isSize(value.height) &&
+    isRecord(value.truncated) &&
+    isWholeNumber(value.truncated.prompt, 0, Infinity) &&
+    isWholeNumber(value.truncated.negativePrompt, 0, Infinity) &&
+    isRecord(value.timings) &&
+    Object.entries(value.timings).every(([k, v]) => isOneOf(TIMING_KEYS, k) && isFiniteNumber(v) && v >= 0)
+  );
+}
+
+function isProgress(value: unknown): value is JobState['progress'] {
+  return (
+    isRecord(value) &&
+    isOneOf(JOB_STAGES, value.stage) &&
+    ['step', 'steps', 'done', 'total'].every((k) => isWholeNumber(value[k], 0, Infinity)) &&
+    (value.step as number) <= (value.steps as number) &&
+    (value.done as number) <= (value.total as number)
+  );
+}
+
+function isJobState(value: unknown): value is JobState {
+  if (!isRecord(value)) return false;
+  const { error } = value;
+  return (
+    isNonEmptyString(value.jobId) &&
+    isFiniteNumber(value.createdAt) &&
+    isWholeNumber(value.version, 0, Infinity) &&
+    isOneOf(JOB_STATUSES, value.status) &&
+    settingsProblem(value.settings) === undefined &&
+    isWholeNumber(value.seed, LIMITS.seed.min, LIMITS.seed.max) &&
+    typeof value.model === 'string' &&
+    isProgress(value.progress) &&
+    (value.preview === null || isPngDataUrl(value.preview)) &&
+    (value.etaMs === null || (isFiniteNumber(value.etaMs) && value.etaMs >= 0)) &&
+    isFiniteNumber(value.updatedAt) &&
+    (value.result === null || isJobResult(value.result)) &&
+    (error === null || (isRecord(error) && isNonEmptyString(error.name) && typeof error.message === 'string')) &&
+    // What a page shows depends on these agreeing: a finished job has its image, a failed one its reason.
+    (value.status === 'done') === (value.result !== null) &&
+    (value.status === 'failed') === (error !== null)
+  );
+}
+
 const RESULT_CHECKS: { [T in RequestType]: (value: unknown) => value is Results[T] } = {
   'engine-status': isEngineStatus,
+  'model-info': isModelInfo,
+  generate: isJobState,
+  cancel: (value): value is Results['cancel'] => isRecord(value) && typeof value.cancelled === 'boolean',
+  'job-state': (value): value is Results['job-state'] => value === null || isJobState(value),
+};
+
+const JOB_ID_MAX_CHARS = 100;
+
+/** Each request type's fields besides target, type and id, read from a message (MessageError when malformed). */
+const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(message: Json): PayloadOf<T> } } = {
+  'engine-status': { fields: [], parse: () => ({}) },
+  'model-info': { fields: [], parse: () => ({}) },
+  'job-state': { fields: [], parse: () => ({}) },
+  generate: {
+    fields: ['settings'],
+    parse(message) {
+      const problem = settingsProblem(message.settings);
+      if (problem !== undefined) throw new MessageError(`generate request: ${problem}`);
+      return { settings: message.settings as GenerationSettings };
+    },
+  },
+  cancel: {
+    fields: ['jobId'],
+    parse(message) {
+      const { jobId } = message;
+      if (!isNonEmptyString(jobId) || jobId.length > JOB_ID_MAX_CHARS) throw new MessageError('cancel request without a valid jobId');
+      return { jobId };
+    },
+  },
 };
 
 function isRequestType(value: unknown): value is RequestType {
@@ -140,9 +386,18 @@ export function parseRequest(message: unknown): RequestMessage {
   if (!isRecord(message)) throw new MessageError(`expected a request object, got ${describe(message)}`);
   if (!isNonEmptyString(message.id)) throw new MessageError('request without an id');
   if (!isRequestType(message.type)) throw new MessageError(`unknown request type ${describe(message.type)}`);
-  const extra = Object.keys(message).filter((k) => !['target', 'type', 'id'].includes(k));
+  const { fields, parse } = PAYLOAD_PARSERS[message.type];
+  const extra = Object.keys(message).filter((k) => !['target', 'type', 'id', ...fields].includes(k));
   if (extra.length) throw new MessageError(`${message.type} request with unexpected fields: ${extra.join(', ')}`);
-  return { target: addressee(message), type: message.type, id: message.id };
+  return { ...parse(message), target: addressee(message), type: message.type, id: message.id } as RequestMessage;
+}
+
+/** The event `message` is, or a MessageError saying why it is none. */
+export function parseEvent(message: unknown): EventMessage {
+  if (!isRecord(message) || message.target !== 'broadcast') throw new MessageError(`expected an event, got ${describe(message)}`);
+  if (message.type !== 'job-update') throw new MessageError(`unknown event type ${describe(message.type)}`);
+  if (!isJobState(message.job)) throw new MessageError('malformed job-update event');
+  return { target: 'broadcast', type: 'job-update', job: message.job };
 }
 
 /** The response to `request` that `message` is, or a MessageError saying why it is none. */
@@ -157,11 +412,6 @@ export function parseResponse<T extends RequestType>(message: unknown, request: 
     case 'error':
       if (!isNonEmptyString(message.name) || typeof message.message !== 'string') throw new MessageError('malformed error response');
       return { type: 'error', id, name: message.name, message: message.message };
-    case 'progress':
-      if (typeof message.stage !== 'string' || !isFiniteNumber(message.done) || !isFiniteNumber(message.total)) {
-        throw new MessageError('malformed progress response');
-      }
-      return { type: 'progress', id, stage: message.stage, done: message.done, total: message.total };
     default:
       throw new MessageError(`unknown response type ${describe(message.type)}`);
   }

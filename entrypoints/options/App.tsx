@@ -3,7 +3,7 @@ import { browser } from 'wxt/browser';
 import { featureList } from '../../lib/adapter';
 import { ErrorNotice } from '../../lib/error-notice';
 import type { EngineStatus } from '../../lib/messages';
-import { useEngineStatus } from '../../lib/use-engine-status';
+import { useRequest } from '../../lib/use-request';
 
 const MIB = 1024 * 1024;
 
@@ -68,7 +68,7 @@ function Adapter({ status }: { status: EngineStatus }) {
 }
 
 export function App() {
-  const engine = useEngineStatus();
+  const engine = useRequest('engine-status');
   return (
     <main>
       <h1>{browser.runtime.getManifest().name} — Options</h1>
@@ -76,7 +76,7 @@ export function App() {
         <h2 id="adapter-heading">GPU adapter</h2>
         {engine.state === 'loading' && <p role="status">Starting the GPU engine…</p>}
         {engine.state === 'failed' && <ErrorNotice error={engine.error} />}
-        {engine.state === 'ready' && <Adapter status={engine.status} />}
+        {engine.state === 'ready' && <Adapter status={engine.value} />}
       </section>
     </main>
   );

@@ -1,15 +1,23 @@
-/** The toolbar popup: the product and whether its engine runs on this machine. */
+/**
+ * The toolbar popup: settings on the left, the job (preview, progress, result) on the right, and a line on the GPU
+ * engine at the bottom. The job lives in the offscreen document, so closing the popup never stops it; reopened, the
+ * popup shows it again with the settings it was started with.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { featureList } from '../../lib/adapter';
 import { ErrorNotice } from '../../lib/error-notice';
-import type { EngineStatus } from '../../lib/messages';
-import { useEngineStatus } from '../../lib/use-engine-status';
+import { isActive, type EngineStatus, type JobState } from '../../lib/messages';
+import { useJob } from '../../lib/use-job';
+import { useRequest } from '../../lib/use-request';
+import { JobPanel } from './job-panel';
+import { INITIAL_VALUES, SettingsForm, settingsOf, valuesOf, type FormValues } from './settings-form';
 
-function Status({ status }: { status: EngineStatus }) {
+function EngineSummary({ status }: { status: EngineStatus }) {
   const available = featureList(status.adapter.features).filter((f) => f.available);
   const { passed, relativeError } = status.selfCheck;
   return (
-    <dl>
+    <dl class="engine">
       <dt>Adapter</dt>
       <dd>{status.adapterName}</dd>
       <dt>Features</dt>
@@ -22,20 +30,96 @@ function Status({ status }: { status: EngineStatus }) {
   );
 }
 
+/** What a screen reader hears when the job changes state (the progress bar carries the steps). */
+function announcement(job: JobState | null | undefined): string {
+  switch (job?.status) {
+    case 'queued':
+    case 'running':
+      return 'Generating the image.';
+    case 'cancelling':
+      return 'Cancelling.';
+    case 'done':
+      return 'The image is ready.';
+    case 'cancelled':
+      return 'The generation was cancelled.';
+    default:
+      return '';
+  }
+}
+
 export function App() {
-  const engine = useEngineStatus();
+  const engine = useRequest('engine-status');
+  const model = useRequest('model-info');
+  const { job, requestError, starting, generate, cancel } = useJob();
+  const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
+  const [problem, setProblem] = useState<string>();
+  const modelInfo = model.state === 'ready' ? model.value : undefined;
+
+  // The settings of the job found on opening, so a reopened popup shows what is being made; else the model's defaults.
+  const restored = useRef(false);
+  useEffect(() => {
+    if (restored.current || job === undefined || !modelInfo) return;
+    restored.current = true;
+    setValues((typed) =>
+      job && typed.prompt === '' ? valuesOf(job.settings) : { ...typed, width: String(modelInfo.width), height: String(modelInfo.height), scheduler: modelInfo.defaultScheduler },
+    );
+  }, [job, modelInfo]);
+
+  const busy = starting || isActive(job ?? null);
+  const engineFailed = engine.state === 'failed' ? engine.error : model.state === 'failed' ? model.error : undefined;
+  const canGenerate = !busy && !engineFailed && modelInfo !== undefined && restored.current;
+  const onGenerate = () => {
+    const checked = settingsOf(values);
+    if ('problem' in checked) {
+      setProblem(checked.problem);
+      return;
+    }
+    setProblem(undefined);
+    generate(checked.settings);
+  };
+  const onChange = (next: FormValues) => {
+    setValues(next);
+    setProblem(undefined);
+  };
+
   return (
     <main>
-      <h1>{browser.runtime.getManifest().name}</h1>
-      <section aria-labelledby="engine-heading" aria-busy={engine.state === 'loading'}>
-        <h2 id="engine-heading">GPU engine</h2>
+      <header>
+        <h1>{browser.runtime.getManifest().name}</h1>
+        <p class="muted model">{modelInfo ? `Model: ${modelInfo.name}` : model.state === 'loading' ? 'Opening the model…' : ''}</p>
+      </header>
+      {engineFailed && <ErrorNotice error={engineFailed} />}
+      {requestError && <ErrorNotice error={requestError} title="The request failed" />}
+      {/* Without an engine nothing here could run: the notice above says what to do instead. */}
+      {!engineFailed && (
+        <div class="columns">
+          <SettingsForm
+            values={values}
+            onChange={onChange}
+            model={modelInfo}
+            busy={busy}
+            canGenerate={canGenerate}
+            problem={problem}
+            onGenerate={onGenerate}
+            onCancel={cancel}
+            cancelling={job?.status === 'cancelling'}
+          />
+          <JobPanel job={job ?? null} onReuseSeed={(seed) => onChange({ ...values, seed: String(seed) })} />
+        </div>
+      )}
+      <p class="visually-hidden" role="status">
+        {announcement(job)}
+      </p>
+      <section class="engine-section" aria-labelledby="engine-heading" aria-busy={engine.state === 'loading'}>
+        <h2 id="engine-heading" class="visually-hidden">
+          GPU engine
+        </h2>
         {engine.state === 'loading' && <p role="status">Starting the GPU engine…</p>}
-        {engine.state === 'failed' && <ErrorNotice error={engine.error} />}
-        {engine.state === 'ready' && <Status status={engine.status} />}
+        {engine.state === 'ready' && <EngineSummary status={engine.value} />}
+        <button type="button" class="link" onClick={() => void browser.runtime.openOptionsPage()}>
+          Adapter details
+        </button>
       </section>
-      <button type="button" onClick={() => void browser.runtime.openOptionsPage()}>
-        Adapter details
-      </button>
     </main>
   );
 }

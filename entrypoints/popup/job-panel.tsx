@@ -1,0 +1,143 @@
+/**
+ * The job's side of the popup: an empty frame before the first job, then the live preview with a progress bar, the
+ * stage and the time left, then the image with what made it, Download (the PNG carrying its parameters) and Copy.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import { ErrorNotice } from '../../lib/error-notice';
+import { isActive, type JobState, type TimingKey } from '../../lib/messages';
+import { SAMPLER_LABELS } from '../../lib/samplers';
+
+const STAGE_TEXT: Record<JobState['progress']['stage'], string> = {
+  queued: 'Waiting for the job before it',
+  load: 'Loading the model',
+  text: 'Reading the prompt',
+  encode: 'Encoding the starting image',
+  denoise: 'Denoising',
+  decode: 'Decoding the image',
+};
+
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  return whole < 90 ? `${whole} s` : `${Math.floor(whole / 60)} min ${whole % 60} s`;
+}
+
+/** Re-renders every second while `on`, so the time left counts down between the engine's updates. */
+function useNow(on: boolean): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (!on) return undefined;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [on]);
+  return now;
+}
+
+function Progress({ job }: { job: JobState }) {
+  const now = useNow(true);
+  const { stage, step, steps, done, total } = job.progress;
+  const what = job.status === 'cancelling' ? 'Cancelling after this step' : stage === 'denoise' ? `${STAGE_TEXT.denoise}: step ${step} of ${steps}` : STAGE_TEXT[stage];
+  const left = job.etaMs === null ? undefined : Math.max(0, job.etaMs - (now - job.updatedAt));
+  return (
+    <div class="progress">
+      <progress value={done} max={total} aria-label="Generation progress" />
+      <p>{what}…</p>
+      {job.status !== 'cancelling' && <p class="eta">{left === undefined ? 'Estimating the time left' : left < 1000 ? 'Almost done' : `About ${seconds(left)} left`}</p>}
+    </div>
+  );
+}
+
+const TIMING_ORDER: TimingKey[] = ['load', 'text', 'encode', 'denoise', 'decode'];
+
+function Result({ job, onReuseSeed }: { job: JobState; onReuseSeed(seed: number): void }) {
+  const result = job.result!;
+  const [copy, setCopy] = useState<{ ok: boolean; text: string } | null>(null);
+  const copyImage = async () => {
+    try {
+      const blob = await (await fetch(result.image)).blob();
+      await navigator.clipboard.write([new ClipboardItem({ [blob.type]: blob })]);
+      setCopy({ ok: true, text: 'Copied to the clipboard.' });
+    } catch (error) {
+      setCopy({ ok: false, text: `Could not copy the image: ${(error as Error).message}` });
+    }
+  };
+  const stages = TIMING_ORDER.filter((k) => result.timings[k] !== undefined).map((k) => `${k} ${seconds(result.timings[k]!)}`);
+  const { settings } = job;
+  return (
+    <>
+      <dl class="result-facts">
+        <dt>Seed</dt>
+        <dd>
+          {job.seed}
+          {settings.seed === null && ' (random)'}
+        </dd>
+        <dt>Size</dt>
+        <dd>
+          {result.width} × {result.height}
+        </dd>
+        <dt>Sampler</dt>
+        <dd>
+          {SAMPLER_LABELS[settings.scheduler]}, {settings.steps} steps, guidance {settings.guidance}
+        </dd>
+        {result.timings.total !== undefined && (
+          <>
+            <dt>Time</dt>
+            <dd title={stages.join(', ')}>{seconds(result.timings.total)}</dd>
+          </>
+        )}
+      </dl>
+      {(result.truncated.prompt > 0 || result.truncated.negativePrompt > 0) && (
+        <p class="notice warning">
+          The model reads 77 tokens of a prompt: {result.truncated.prompt > 0 && `${result.truncated.prompt} tokens of the prompt`}
+          {result.truncated.prompt > 0 && result.truncated.negativePrompt > 0 && ' and '}
+          {result.truncated.negativePrompt > 0 && `${result.truncated.negativePrompt} tokens of the negative prompt`} were left out.
+        </p>
+      )}
+      <div class="actions">
+        <a class="button" href={result.image} download={`local-diffusion-${job.seed}.png`}>
+          Download
+        </a>
+        <button type="button" onClick={() => void copyImage()}>
+          Copy image
+        </button>
+        {settings.seed === null && (
+          <button type="button" onClick={() => onReuseSeed(job.seed)}>
+            Reuse seed
+          </button>
+        )}
+      </div>
+      {copy && (
+        <p class={copy.ok ? 'ok' : 'bad'} role="status">
+          {copy.text}
+        </p>
+      )}
+    </>
+  );
+}
+
+export function JobPanel({ job, onReuseSeed }: { job: JobState | null; onReuseSeed(seed: number): void }) {
+  const active = isActive(job);
+  const image = job?.status === 'done' ? job.result!.image : active ? job!.preview : null;
+  return (
+    <section class="job" aria-labelledby="job-heading">
+      <h2 id="job-heading" class="visually-hidden">
+        Image
+      </h2>
+      <div class="frame">
+        {image ? (
+          <img
+            src={image}
+            alt={active ? 'Preview of the image being generated' : `Generated image: ${job!.settings.prompt}`}
+          />
+        ) : (
+          <p class="placeholder">{active ? 'The preview appears after the first step.' : 'Your image appears here.'}</p>
+        )}
+      </div>
+      {active && <Progress job={job!} />}
+      {job?.status === 'done' && <Result key={job.jobId} job={job} onReuseSeed={onReuseSeed} />}
+      {job?.status === 'cancelled' && <p class="muted">The generation was cancelled.</p>}
+      {job?.status === 'failed' && <ErrorNotice error={Object.assign(new Error(job.error!.message), { name: job.error!.name })} title="The generation failed" />}
+    </section>
+  );
+}
