@@ -13,6 +13,7 @@ import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
 import { StableDiffusion, type GenerateParams, type Stage } from '../engine/pipeline';
 import { isSchedulerName, SCHEDULER_NAMES } from '../engine/schedulers';
 import { decodeImagePng, encodeImagePng } from '../lib/png';
+import { SAMPLER_LABELS } from '../lib/samplers';
 import { ModelFolder } from './model-folder';
 
 const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "…" --out <file.png> [options]
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
         prompt: params.prompt,
         ...(params.negativePrompt ? { negativePrompt: params.negativePrompt } : {}),
         steps: params.steps,
-        sampler: result.scheduler,
+        sampler: SAMPLER_LABELS[result.scheduler],
         guidance: params.guidance,
         seed,
         width: result.width,

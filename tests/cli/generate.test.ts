@@ -73,6 +73,6 @@ describe('npm run generate', () => {
     const theirs = toRgb8(reference.rgb);
     // Within one 8-bit level per channel.
     expect(ours.every((v, i) => Math.abs(v - theirs[i]!) <= 1)).toBe(true);
-    expect(png.parameters).toMatchObject({ prompt: c.prompt, steps: 4, sampler: 'ddim', seed: 7, width: c.width, height: c.height });
+    expect(png.parameters).toMatchObject({ prompt: c.prompt, steps: 4, sampler: 'DDIM', seed: 7, width: c.width, height: c.height });
   }, 900_000);
 });
