@@ -193,26 +193,18 @@ fn store_b(lid: u32, regs: array<vec4f, B_LOADS>) {
 }
 #endif
 
-// erfc(z) for z ≥ 0 by Abramowitz & Stegun 7.1.26: |error| ≤ 1.5e-7, within GELU's 1e-6 budget.
-fn erfc_pos(z: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * z);
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return poly * exp(-z * z);
-}
-
 fn epilogue(acc: f32, row: u32, n: u32, idx: u32) -> f32 {
   var y = acc * p.alpha;
 #if BIAS
   y += bias[n];
 #endif
+// Activations come from shaders/activations.wgsl, which the op prepends when the epilogue has one.
 #if GELU
-  // 0.5·x·(1 + erf(x/√2)), written with erfc so the negative tail keeps its relative precision.
-  let q = erfc_pos(abs(y) * 0.70710678118654752);
-  y = 0.5 * y * select(2.0 - q, q, y < 0.0);
+  y = gelu(y);
 #elif QUICK_GELU
-  y = y / (1.0 + exp(-1.702 * y));
+  y = quick_gelu(y);
 #elif SILU
-  y = y / (1.0 + exp(-y));
+  y = silu(y);
 #endif
 #if RESIDUAL
   y += residual[row * p.n + n];

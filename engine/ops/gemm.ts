@@ -12,7 +12,7 @@
  *
  * Precision: products and sums in f32, accumulated in registers over the whole of K; quantised weights are exact
  * integer × f16 scale products in f32, so results equal an f32 GEMM with the dequantised weights up to summation
- * order. GELU is the exact erf form with erf approximated to 1.5e-7 (Abramowitz & Stegun 7.1.26).
+ * order. GELU is the exact erf form, via the erfc fit of shaders/activations.wgsl (relative error < 1.2e-7).
  *
  * Tiling (`GemmTile`): a workgroup computes tileM × tileN outputs, stepping through K tileK at a time; each thread
  * computes wptM × wptN of them. `vec` is the widest vector load of f32 operands along their contiguous axis; a narrower
@@ -20,6 +20,7 @@
  * int4 weights are read a word at a time). The tile is part of the pipeline variant: an auto-tuner picks one per
  * adapter among `gemmTileCandidates()`.
  */
+import activations from '../../shaders/activations.wgsl?raw';
 import source from '../../shaders/gemm.wgsl?raw';
 import { resolveOutput, uniforms, type GpuContext, type ResolvedOutput } from '../gpu/context';
 import { EngineError, ShapeError, UnsupportedFormatError } from '../gpu/errors';
@@ -217,6 +218,7 @@ function run(ctx: GpuContext, g: Gemm): void {
     variant: `${g.bKind}/a${vecA}b${vecB}/${epilogue}/${gemmTileKey(tile)}`,
     code: () =>
       header +
+      (act === 'none' ? '' : activations) +
       preprocess(source, {
         A_VEC4: vecA === 4,
         A_VEC2: vecA === 2,
