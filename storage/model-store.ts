@@ -21,7 +21,7 @@
  * fp16 UNet makes at 32 MiB) took 274 chunk reads with one cached chunk, 68 with four.
  */
 import type { StorageFormat } from '../engine/gpu/tensor';
-import { isReadableDtype, openSafetensors, toFloat32, type ByteSource } from '../engine/io/safetensors';
+import { checkFinite, isReadableDtype, openSafetensors, toFloat32, type ByteSource } from '../engine/io/safetensors';
 import { parseClipTextConfig, parseModelIndex, parseSchedulerConfig, parseUNetConfig, parseVaeConfig } from '../engine/models/config';
 import type { ParamSource } from '../engine/models/params';
 import type { ModelFiles } from '../engine/pipeline';
@@ -205,7 +205,8 @@ async function importComponent(
       skipped.push(info.name);
       continue;
     }
-    const values = await checkpoint.readTensor(info.name);
+    // Checked here, once: a NaN stored would pass every chunk checksum later.
+    const values = checkFinite(file.path, info.name, await checkpoint.readTensor(info.name));
     const format = storageFormatFor(info.name, info.shape, options.format);
     const rows = info.shape.length === 0 ? 1 : info.shape[0]!;
     const cols = info.shape.slice(1).reduce((a, b) => a * b, 1);

@@ -214,6 +214,22 @@ function parseEntries(file: string, header: Record<string, unknown>, dataBytes: 
   return tensors;
 }
 
+/**
+ * `values` when every one is finite, else a CorruptModelError naming the tensor. Trained weights are never NaN or
+ * infinite; such a value comes from a damaged file or a broken export, and would turn every image into NaN (black)
+ * without any other sign, so the loaders check each tensor as they read it.
+ */
+export function checkFinite(file: string, tensor: string, values: Float32Array): Float32Array {
+  for (let i = 0; i < values.length; i++) {
+    // v − v is 0 for finite v and NaN for NaN and ±infinity: one comparison per value.
+    const v = values[i]!;
+    if (v - v !== 0) {
+      throw new CorruptModelError(file, `tensor "${tensor}" holds ${Number.isNaN(v) ? 'NaN' : v} at index ${i}; a model's weights are always finite numbers`);
+    }
+  }
+  return values;
+}
+
 let f16Table: Float32Array | undefined;
 
 /** Converts little-endian F32, F16 or BF16 bytes to f32 values (exact: every F16 and BF16 value is an f32). */

@@ -46,12 +46,18 @@ export interface TokenizedPrompt {
   ids: number[];
   /** Text tokens cut off to fit (0 when the prompt fits); the UI warns when this is not 0. */
   truncated: number;
+  /** The text of the tokens cut off (lower-cased and with single spaces, as the tokenizer sees it); '' when none. */
+  cutText: string;
 }
 
 export class ClipTokenizer {
   private readonly byteChars = byteToUnicode();
+  private readonly charBytes = new Map(this.byteChars.map((c, b) => [c, b]));
   private readonly cache = new Map<string, number[]>();
   private readonly encoder = new TextEncoder();
+  private tokens?: Map<number, string>;
+  /** The two symbols of each merge, by rank. */
+  private readonly pairs: readonly (readonly [string, string])[];
 
   private constructor(
     private readonly vocab: ReadonlyMap<string, number>,
@@ -62,7 +68,9 @@ export class ClipTokenizer {
     readonly unkId: number,
     /** Context length including start and end tokens (77). */
     readonly maxLength: number,
-  ) {}
+  ) {
+    this.pairs = Array.from(ranks.keys(), (key) => key.split(' ') as [string, string]);
+  }
 
   /**
    * Builds the tokenizer from the files of a model's `tokenizer/` folder. `maxLength` defaults to the config's
@@ -114,60 +122,167 @@ export class ClipTokenizer {
 
   /** Token ids of `text`, without start, end or padding tokens. */
   encode(text: string): number[] {
-    const ids: number[] = [];
-    for (const [piece] of ClipTokenizer.clean(text).matchAll(PRE_TOKENIZER)) ids.push(...this.bpe(piece));
-    return ids;
+    return this.encodeCutting(text, Infinity).ids;
   }
 
-  /** The `maxLength` ids the text encoder takes, and how many text tokens did not fit. */
+  /** The `maxLength` ids the text encoder takes, how many text tokens did not fit, and their text. */
   tokenize(text: string): TokenizedPrompt {
-    const tokens = this.encode(text);
     const room = this.maxLength - 2;
+    const { ids: tokens, cutText } = this.encodeCutting(text, room);
     const kept = tokens.slice(0, room);
     const ids = [this.bosId, ...kept, this.eosId];
     while (ids.length < this.maxLength) ids.push(this.padId);
-    return { ids, truncated: tokens.length - kept.length };
+    return { ids, truncated: tokens.length - kept.length, cutText };
+  }
+
+  /**
+   * The text of token ids, as CLIP's `decode` gives it: each symbol's bytes, a space where a word ends (`</w>`),
+   * invalid UTF-8 (a multi-byte character split by a cut) replaced by U+FFFD. Ids outside the vocabulary are skipped.
+   */
+  decode(ids: readonly number[]): string {
+    const tokens = (this.tokens ??= new Map([...this.vocab].map(([token, id]) => [id, token])));
+    const bytes: number[] = [];
+    for (const id of ids) {
+      const token = tokens.get(id);
+      if (token === undefined) continue;
+      const word = token.endsWith('</w>') ? token.slice(0, -4) : token;
+      for (const char of word) bytes.push(this.charBytes.get(char) ?? 0x3f);
+      if (word !== token) bytes.push(0x20);
+    }
+    // U+FEFF is text here (CLIP keeps it as a symbol): ignoreBOM keeps it at the start, and only spaces are trimmed
+    // (String.trim would drop it at either end).
+    return new TextDecoder('utf-8', { ignoreBOM: true }).decode(Uint8Array.from(bytes)).replace(/^ +| +$/g, '');
+  }
+
+  /**
+   * Every token of `text`, and the cleaned text from the first token past `room` on: the rest of the word that token
+   * is in (decoded from its tokens), then the text after that word verbatim, so the user reads what they wrote.
+   */
+  private encodeCutting(text: string, room: number): { ids: number[]; cutText: string } {
+    const cleaned = ClipTokenizer.clean(text);
+    const ids: number[] = [];
+    let cutText: string | undefined;
+    for (const match of cleaned.matchAll(PRE_TOKENIZER)) {
+      const piece = this.bpe(match[0]);
+      if (ids.length + piece.length > room && cutText === undefined) {
+        const inPiece = Math.max(0, room - ids.length);
+        const end = match.index + match[0].length;
+        cutText = (inPiece > 0 ? this.decode(piece.slice(inPiece)) : match[0]) + cleaned.slice(end);
+      }
+      // One id at a time: spreading a long word's ids into push() overflows the call stack (a 200k-letter word).
+      for (const id of piece) ids.push(id);
+    }
+    return { ids, cutText: cutText?.replace(/^ +| +$/g, '') ?? '' };
   }
 
   private bpe(piece: string): number[] {
     const cached = this.cache.get(piece);
     if (cached) return cached;
-    let ids: number[];
-    if (piece === '<|startoftext|>' || piece === '<|endoftext|>') {
-      // Written in the prompt, the special tokens stay whole, as in the reference (they are in its BPE cache).
-      ids = [this.vocab.get(piece) ?? this.unkId];
-    } else {
-      let word = Array.from(this.encoder.encode(piece), (b) => this.byteChars[b]!);
-      word[word.length - 1] += '</w>';
-      while (word.length > 1) {
-        let best = Infinity;
-        let first = '';
-        let second = '';
-        for (let i = 0; i + 1 < word.length; i++) {
-          const rank = this.ranks.get(`${word[i]} ${word[i + 1]}`);
-          if (rank !== undefined && rank < best) {
-            best = rank;
-            first = word[i]!;
-            second = word[i + 1]!;
-          }
-        }
-        if (best === Infinity) break;
-        const merged: string[] = [];
-        for (let i = 0; i < word.length; i++) {
-          if (word[i] === first && word[i + 1] === second) {
-            merged.push(first + second);
-            i++;
-          } else {
-            merged.push(word[i]!);
-          }
-        }
-        word = merged;
-      }
-      ids = word.map((symbol) => this.vocab.get(symbol) ?? this.unkId);
-    }
+    // Written in the prompt, the special tokens stay whole, as in the reference (they are in its BPE cache).
+    const ids =
+      piece === '<|startoftext|>' || piece === '<|endoftext|>'
+        ? [this.vocab.get(piece) ?? this.unkId]
+        : this.merge(piece).map((symbol) => this.vocab.get(symbol) ?? this.unkId);
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     this.cache.set(piece, ids);
     return ids;
+  }
+
+  /**
+   * BPE of one piece, with the reference's result: repeatedly take the lowest-ranked adjacent pair present and merge
+   * every occurrence of it, left to right. The reference rescans the whole word per merge, quadratic in its length
+   * (a 200k-letter word took seconds); here the symbols form a linked list and each rank keeps the positions where
+   * its pair appeared, taken lowest rank first from a heap, so each merge costs about log n. A position is merged
+   * only if its pair is still there; symbols only grow, so a pair that is gone never comes back under the same rank.
+   */
+  private merge(piece: string): string[] {
+    const symbols = Array.from(this.encoder.encode(piece), (b) => this.byteChars[b]!);
+    symbols[symbols.length - 1] += '</w>';
+    const n = symbols.length;
+    const next = Int32Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
+    const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
+    const alive = new Uint8Array(n).fill(1);
+    const positions = new Map<number, number[]>();
+    const heap = new MinHeap();
+    const addPair = (i: number) => {
+      const j = next[i]!;
+      if (j < 0) return;
+      const rank = this.ranks.get(`${symbols[i]} ${symbols[j]}`);
+      if (rank === undefined) return;
+      const list = positions.get(rank);
+      if (list) list.push(i);
+      else {
+        positions.set(rank, [i]);
+        heap.push(rank);
+      }
+    };
+    for (let i = 0; i + 1 < n; i++) addPair(i);
+    while (heap.size > 0) {
+      const rank = heap.pop();
+      const list = positions.get(rank)!;
+      positions.delete(rank);
+      const [first, second] = this.pairs[rank]!;
+      const merged: number[] = [];
+      // Ascending positions are left to right: a merge keeps the left symbol's slot.
+      list.sort((a, b) => a - b);
+      for (const i of list) {
+        const j = next[i]!;
+        if (!alive[i] || j < 0 || symbols[i] !== first || symbols[j] !== second) continue;
+        symbols[i] = first + second;
+        alive[j] = 0;
+        next[i] = next[j]!;
+        if (next[j]! >= 0) prev[next[j]!] = i;
+        merged.push(i);
+      }
+      // New pairs enter after the pass, as in the reference, which merges every occurrence before looking again.
+      for (const i of merged) {
+        if (prev[i]! >= 0) addPair(prev[i]!);
+        addPair(i);
+      }
+    }
+    const out: string[] = [];
+    for (let i = 0; i >= 0; i = next[i]!) out.push(symbols[i]!);
+    return out;
+  }
+}
+
+/** A binary min-heap of numbers (merge ranks). */
+class MinHeap {
+  private readonly items: number[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(value: number): void {
+    const a = this.items;
+    a.push(value);
+    for (let i = a.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]! <= a[i]!) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): number {
+    const a = this.items;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]! < a[m]!) m = l;
+        if (r < a.length && a[r]! < a[m]!) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
   }
 }
 

@@ -62,24 +62,25 @@ describe('CLIP tokenizer: more text', () => {
 
   it('pads empty and whitespace-only prompts to [bos, eos, pad…]', () => {
     for (const text of ['', ' ', '\n\t ']) {
-      expect(tokenizer.tokenize(text)).toEqual({ ids: [BOS, EOS, ...new Array<number>(75).fill(EOS)], truncated: 0 });
+      expect(tokenizer.tokenize(text)).toEqual({ ids: [BOS, EOS, ...new Array<number>(75).fill(EOS)], truncated: 0, cutText: '' });
     }
   });
 
   it('truncates to 77 keeping eos last, and counts what was cut', () => {
     const words = (n: number) => new Array<string>(n).fill('horse').join(' ');
     expect(tokenizer.encode('horse')).toEqual([723]);
-    expect(tokenizer.tokenize(words(75))).toEqual({ ids: [BOS, ...new Array<number>(75).fill(723), EOS], truncated: 0 });
-    expect(tokenizer.tokenize(words(76))).toEqual({ ids: [BOS, ...new Array<number>(75).fill(723), EOS], truncated: 1 });
+    expect(tokenizer.tokenize(words(75))).toEqual({ ids: [BOS, ...new Array<number>(75).fill(723), EOS], truncated: 0, cutText: '' });
+    expect(tokenizer.tokenize(words(76))).toEqual({ ids: [BOS, ...new Array<number>(75).fill(723), EOS], truncated: 1, cutText: 'horse' });
     const long = tokenizer.tokenize(words(5000) + ' 😀');
     expect(long.ids).toHaveLength(77);
     expect(long.ids[76]).toBe(EOS);
     expect(long.truncated).toBe(5000 - 75 + 4);
+    expect(long.cutText).toBe(words(5000 - 75) + ' 😀');
   });
 
   it('honours a different context length', () => {
     const short = ClipTokenizer.fromFiles(FILES, { maxLength: 8 });
-    expect(short.tokenize('a photo of an astronaut riding a horse on the moon')).toEqual({ ids: [BOS, 320, 775, 528, 536, 624, 785, EOS], truncated: 5 });
+    expect(short.tokenize('a photo of an astronaut riding a horse on the moon')).toEqual({ ids: [BOS, 320, 775, 528, 536, 624, 785, EOS], truncated: 5, cutText: 'a horse on the moon' });
   });
 });
 
