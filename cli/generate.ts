@@ -15,6 +15,7 @@ import { isSchedulerName, SCHEDULER_NAMES } from '../engine/schedulers';
 import { decodeImagePng, encodeImagePng } from '../lib/png';
 import { SAMPLER_LABELS } from '../lib/samplers';
 import { ModelFolder } from './model-folder';
+import { defaultTuningPath, tuningTableFor } from './tuning-file';
 
 const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "…" --out <file.png> [options]
 
@@ -28,7 +29,8 @@ const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "�
   --save-latents FILE       write the final latents (before the VAE) in that format
   --init-image PNG          img2img: start from this image (its size must be W × H)
   --strength S              img2img: how much to change the image, in (0, 1] (default 0.8)
-  --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: storage format of the layer weights (default f16)`;
+  --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: storage format of the layer weights (default f16)
+  --tuning FILE|off         auto-tuner cache (npm run tune) to take op configurations from (default ${defaultTuningPath()})`;
 
 class UsageError extends Error {}
 
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
       'init-image': { type: 'string' },
       strength: { type: 'string' },
       weights: { type: 'string' },
+      tuning: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -78,7 +81,9 @@ async function main(): Promise<void> {
   const ctx = await GpuContext.create(gpu);
   console.log(`GPU: ${adapterName(ctx.adapter)}`);
   try {
-    const sd = await StableDiffusion.open(ctx, folder, { format });
+    const { table, path } = await tuningTableFor(values.tuning, ctx.adapter);
+    if (table) console.log(`Tuning: ${Object.keys(table.entries).length} op configurations from ${path}`);
+    const sd = await StableDiffusion.open(ctx, folder, { format, ...(table ? { tuning: table } : {}) });
     const nativeSize = sd.configs.unet.sampleSize * sd.vaeFactor;
     const seed = number(values.seed, 'seed') ?? Math.floor(Math.random() * 2 ** 32);
     const params: GenerateParams = {

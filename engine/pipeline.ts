@@ -15,6 +15,7 @@
  * runs and the UNet before the VAE, and loads them again for the next generation.
  */
 import type { GpuContext } from './gpu/context';
+import { adapterName } from './gpu/device';
 import { GenerationCancelledError, InvalidParameterError } from './gpu/errors';
 import type { StorageFormat, Tensor } from './gpu/tensor';
 import { ClipTextEncoder } from './models/clip';
@@ -35,6 +36,7 @@ import { UNet } from './models/unet';
 import { VaeDecoder, VaeEncoder } from './models/vae';
 import { createGenerator, createScheduler, isSchedulerName, type SchedulerName } from './schedulers';
 import { ClipTokenizer } from './tokenizer/clip';
+import { adapterKey, sameAdapter, TableTuning, type TuningTable } from './tune/table';
 
 /** Files of a diffusers pipeline folder, wherever they are stored (a disk folder, IndexedDB). */
 export interface ModelFiles {
@@ -50,6 +52,11 @@ export interface PipelineOptions {
   /** Storage format of the layer weights. */
   format: StorageFormat;
   memory?: MemoryMode;
+  /**
+   * The auto-tuner's table for this context's adapter (engine/tune): ops use its configurations for the shapes it
+   * has, their defaults elsewhere. It becomes the context's tuning when the pipeline opens.
+   */
+  tuning?: TuningTable;
 }
 
 export interface GenerateParams {
@@ -117,7 +124,7 @@ export class StableDiffusion {
   private constructor(
     private readonly ctx: GpuContext,
     private readonly files: ModelFiles,
-    readonly options: Required<PipelineOptions>,
+    readonly options: Required<Omit<PipelineOptions, 'tuning'>>,
     readonly tokenizer: ClipTokenizer,
     readonly configs: { text: ClipTextConfig; unet: UNetConfig; vae: VaeConfig; scheduler: SchedulerConfig },
     /** The scheduler the model folder names. */
@@ -147,8 +154,16 @@ export class StableDiffusion {
       vae: parseVaeConfig(await need('vae/config.json'), 'vae/config.json'),
       scheduler: parseSchedulerConfig(schedulerText, 'scheduler/scheduler_config.json'),
     };
+    if (options.tuning) {
+      if (!sameAdapter(options.tuning.adapter, adapterKey(ctx.adapter))) {
+        throw new InvalidParameterError(
+          `The tuning table was measured on ${adapterName({ ...options.tuning.adapter, features: ctx.adapter.features, limits: {} })}, not on this GPU (${adapterName(ctx.adapter)}): run the tuner on this GPU or drop the table.`,
+        );
+      }
+      ctx.tuning = new TableTuning(options.tuning);
+    }
     // A scheduler class we do not implement: Euler reads every SD scheduler config and suits every SD model.
-    return new StableDiffusion(ctx, files, { memory: 'fast', ...options }, tokenizer, configs, schedulerNameOfClass(className) ?? 'euler');
+    return new StableDiffusion(ctx, files, { memory: options.memory ?? 'fast', format: options.format }, tokenizer, configs, schedulerNameOfClass(className) ?? 'euler');
   }
 
   /** Latent channels and the image-to-latent size factor. */

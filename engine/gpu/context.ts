@@ -13,6 +13,7 @@ import { packedBytes } from '../quant/pack';
 import { PipelineCache } from './pipeline-cache';
 import { Profiler } from './profiler';
 import { isChannelSlice, numel, shapeString, type Output, type StorageFormat, type Tensor } from './tensor';
+import type { OpTuning } from '../tune/shapes';
 
 export interface Program {
   /** Op name: labels, profiling and the first part of the pipeline key. */
@@ -53,6 +54,12 @@ export class GpuContext {
   readonly profiler: Profiler;
   /** Resolves when the device is lost; the context is unusable afterwards. */
   readonly lost: Promise<DeviceLostError>;
+  /**
+   * Tuned op configurations for this adapter (engine/tune): the GEMM, convolution and attention ops ask it for their
+   * call's shape and run their defaults where it has no answer. Set it before loading models: the convolution
+   * algorithm is chosen when a weight is loaded.
+   */
+  tuning?: OpTuning;
   private lostError?: DeviceLostError;
   private uncaptured?: GPUError;
   private encoder?: GPUCommandEncoder;

@@ -72,6 +72,8 @@ export function createPlanDevice(limits: PlanLimits = PLAN_LIMITS): { device: GP
     createShaderModule: (d: GPUShaderModuleDescriptor) => ({ label: d.label ?? '' }),
     createComputePipeline: (d: GPUComputePipelineDescriptor) => ({ label: d.label ?? '', getBindGroupLayout: () => ({}) }),
     createBindGroup: () => ({}),
+    pushErrorScope: noop,
+    popErrorScope: () => Promise.resolve(null),
     createQuerySet: () => ({ destroy: noop }),
     createCommandEncoder: () => ({
       beginComputePass: () => pass,

@@ -32,8 +32,8 @@ export interface LoadOptions {
   /** Storage format of the matrices of linear and convolution layers. */
   format: StorageFormat;
   /**
-   * How 3×3 convolutions run: 'auto' takes Winograd F(2×2,3×3) where it pays (stride 1, enough input channels:
-   * `preferredConvAlgorithm`), 'direct' never. The weight is stored in the chosen algorithm's layout.
+   * How 3×3 convolutions run: 'auto' takes Winograd F(2×2,3×3) where it pays (the context's tuning table decides,
+   * else `preferredConvAlgorithm`: stride 1, enough input channels), 'direct' never. The weight is stored in the chosen algorithm's layout.
    */
   conv?: 'auto' | 'direct';
   /** Check names and shapes and reserve buffers, without reading any data. */
@@ -132,8 +132,9 @@ export class ParamLoader {
   /** A 3×3 convolution stored as [cout, cin, 3, 3], to run with `stride`. */
   async conv3x3(name: string, cout: number, cin: number, stride: 1 | 2 = 1, bias = true): Promise<Conv3x3> {
     const data = await this.take(`${name}.weight`, [[cout, cin, 3, 3]]);
-    const winograd = this.options.conv !== 'direct' && preferredConvAlgorithm(cin, stride) === 'winograd';
     const { format } = this.options;
+    const algorithm = this.ctx.tuning?.convAlgorithm({ op: 'conv-algorithm', format, cin, cout, stride }) ?? preferredConvAlgorithm(cin, stride);
+    const winograd = this.options.conv !== 'direct' && stride === 1 && algorithm === 'winograd';
     let w: Tensor;
     if (winograd) {
       const label = `${this.prefix}${name}.weight`;

@@ -260,7 +260,8 @@ export function attention(ctx: GpuContext, args: AttentionArgs): Tensor {
     workgroupBytes: ctx.device.limits.maxComputeWorkgroupStorageSize,
     threads: Math.min(ctx.device.limits.maxComputeInvocationsPerWorkgroup, ctx.device.limits.maxComputeWorkgroupSizeX),
   };
-  const tile = args.tile ?? defaultAttentionTile(headDim, limits, k.rows);
+  const tuned = args.tile ? undefined : ctx.tuning?.attention({ op: 'attention', batch: q.batch, tq: q.rows, tk: k.rows, heads, headDim, causal: args.causal === true });
+  const tile = args.tile ?? tuned?.tile ?? defaultAttentionTile(headDim, limits, k.rows);
   const layout = checkTile(headDim, tile, limits);
 
   const batch = q.batch;
@@ -278,7 +279,9 @@ export function attention(ctx: GpuContext, args: AttentionArgs): Tensor {
   const header =
     `const HEAD_DIM = ${headDim}u;\nconst SLICE4 = ${slice4}u;\nconst SPLIT = ${split}u;\n` +
     `const ROWS_PER_THREAD = ${rowsPerThread}u;\nconst ROW_GROUPS = ${rowGroups}u;\nconst KEYS = ${keys}u;\nconst KEY_SPLIT = ${keySplit}u;\nconst CAUSAL = ${causal};\n`;
-  const { chunk, count } = attentionChunks(batch, tq, tk, heads, args.budgetBytes ?? DEFAULT_ATTENTION_BUDGET, tile.rows);
+  // A tuned budget may make chunks smaller than the caller's budget allows, never larger.
+  const budget = Math.min(args.budgetBytes ?? DEFAULT_ATTENTION_BUDGET, tuned?.budgetBytes ?? Infinity);
+  const { chunk, count } = attentionChunks(batch, tq, tk, heads, budget, tile.rows);
   for (let i = 0; i < count; i++) {
     const start = i * chunk;
     const end = Math.min(tq, start + chunk);

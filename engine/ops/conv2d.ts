@@ -216,7 +216,10 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   if (outShape[1]! < 1 || outShape[2]! < 1) throw new ShapeError(`conv2d: input ${x.label} ${shapeString(x.shape)} is too small for a 3×3 window`);
   if (opts.bias) checkF32(opts.bias, 'bias', [cout]);
   if (opts.residual) checkF32(opts.residual, 'residual', outShape);
-  const tile = resolveTile(ctx, opts.tile ?? DEFAULT_CONV_TILE);
+  const tuned =
+    opts.tile ??
+    ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: winograd ? 'winograd' : 'direct', batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample, padding });
+  const tile = resolveTile(ctx, tuned ?? DEFAULT_CONV_TILE);
   const out = resolveOutput(ctx, outShape, opts.out, 'conv2d');
   const skip = opts.skip && resolveOutput(ctx, outShape, opts.skip, 'conv2d skip');
   checkNoAlias(skip ? [out, skip] : [out], [x, w, opts.bias, opts.residual]);

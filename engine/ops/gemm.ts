@@ -281,7 +281,8 @@ export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOption
       throw new ShapeError(`linear: residual ${residual.label} ${shapeString(residual.shape)} must have the output's shape ${shapeString(outShape)}`);
     }
   }
-  const tile = opts.tile ?? DEFAULT_GEMM_TILE;
+  const m = numel(x.shape) / k;
+  const tile = opts.tile ?? ctx.tuning?.gemm({ op: 'gemm', b: w.format, batch: 1, m, k, n }) ?? DEFAULT_GEMM_TILE;
   validateGemmTile(tile, ctx.device.limits);
   const [wData, scales] = weightBindings(w);
   const out = resolveOutput(ctx, outShape, opts.out, 'linear');
@@ -294,7 +295,7 @@ export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOption
     b: wData,
     scales,
     bKind: w.format,
-    m: numel(x.shape) / k,
+    m,
     n,
     k,
     batch: 1,
@@ -328,7 +329,7 @@ export function matmul(ctx: GpuContext, a: Tensor, b: Tensor, opts: MatmulOption
   if (kb !== k) {
     throw new ShapeError(`matmul: a ${shapeString(a.shape)} has K = ${k} but b ${shapeString(b.shape)}${transposeB ? ' (transposed)' : ''} has ${kb}`);
   }
-  const tile = opts.tile ?? DEFAULT_GEMM_TILE;
+  const tile = opts.tile ?? ctx.tuning?.gemm({ op: 'gemm', b: transposeB ? 'f32' : 'kn', batch: numel(lead), m, k, n }) ?? DEFAULT_GEMM_TILE;
   validateGemmTile(tile, ctx.device.limits);
   const out = resolveOutput(ctx, [...lead, m, n], opts.out, 'matmul');
   assertNoAlias('matmul', out, [a, b]);
