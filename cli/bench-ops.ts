@@ -18,7 +18,7 @@ import { winogradWeight } from '../engine/ops/winograd';
 import { packWeight } from '../engine/quant/pack';
 import type { RecordedShape } from '../engine/tune/record';
 import { describeShape, shapeKey, type TunableShape } from '../engine/tune/shapes';
-import { TableTuning, type TunedConfig, type TuningTable } from '../engine/tune/table';
+import { describeConfig, TableTuning, type TuningTable } from '../engine/tune/table';
 
 interface Case {
   name: string;
@@ -115,19 +115,6 @@ export function opsBenchShapes(): RecordedShape[] {
   return CASES.flatMap((c) => c.shapes).map((shape) => ({ shape, key: shapeKey(shape), count: 1 }));
 }
 
-function configText(c: TunedConfig): string {
-  switch (c.op) {
-    case 'gemm':
-      return `tile ${c.tile.tileM}×${c.tile.tileN}×${c.tile.tileK}, ${c.tile.wptM}×${c.tile.wptN} per thread`;
-    case 'conv':
-      return `tile ${c.tile.tm}×${c.tile.tn}×${c.tile.tk}, ${c.tile.rm} rows per thread`;
-    case 'conv-algorithm':
-      return c.algorithm;
-    case 'attention':
-      return `${c.tile.rows} rows, ${c.tile.keys} keys × ${c.tile.keySplit} groups, ${c.tile.rowsPerThread}×${c.tile.dimsPerThread} per thread${c.budgetBytes ? `, budget ${c.budgetBytes / 2 ** 20} MiB` : ''}`;
-  }
-}
-
 /** One timed run: GPU time from timestamps where taken, else wall time from submit to completion. */
 async function timeRun(ctx: GpuContext, run: () => Tensor): Promise<{ wall: number; gpu?: number }> {
   ctx.profiler.reset();
@@ -177,7 +164,7 @@ export async function runOpsBench(ctx: GpuContext, options: { repeat: number; fi
       times.set(c.name, ms[0]!);
       const rate = c.flops ? `${(c.flops / ms[0]! / 1e6).toFixed(2)} GFLOP/s` : `${(c.bytes! / ms[0]! / 1e6).toFixed(2)} GB/s`;
       const tuned = entries.length
-        ? `${ms[1]!.toFixed(2)} | ${(ms[0]! / ms[1]!).toFixed(2)}× | ${entries.map((e) => (e.chosen === e.default || JSON.stringify(e.chosen) === JSON.stringify(e.default) ? 'default kept' : configText(e.chosen))).join('; ')}`
+        ? `${ms[1]!.toFixed(2)} | ${(ms[0]! / ms[1]!).toFixed(2)}× | ${entries.map((e) => (e.chosen === e.default || JSON.stringify(e.chosen) === JSON.stringify(e.default) ? 'default kept' : describeConfig(e.chosen))).join('; ')}`
         : `– | – | ${c.shapes.length ? `not tuned (${c.shapes.map(describeShape).join('; ')})` : 'not tunable'}`;
       console.log(`| ${c.name} | ${median(runs[0]!.wall).toFixed(2)} | ${timed ? ms[0]!.toFixed(3) : '–'} | ${rate} | ${tuned} |`);
       ctx.release(...inputs);

@@ -14,7 +14,7 @@ import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
 import { parseUNetConfig, parseVaeConfig } from '../engine/models/config';
 import { recordModelShapes, type RecordedShape } from '../engine/tune/record';
 import { describeShape } from '../engine/tune/shapes';
-import { mergeTable, tableFor, type TunedConfig } from '../engine/tune/table';
+import { describeConfig, mergeTable, tableFor } from '../engine/tune/table';
 import { tune } from '../engine/tune/tuner';
 import { opsBenchShapes } from './bench-ops';
 import { ModelFolder } from './model-folder';
@@ -28,6 +28,7 @@ const USAGE = `Usage: npm run tune -- (--model <diffusers folder> | --ops-bench)
   --budget-seconds S        stop searching after S seconds; untuned shapes keep their defaults (default 300)
   --repeat N                timed runs per configuration, median (default 3)
   --exhaustive              time every valid tile, not the short lists
+  --filter TEXT             only the shapes whose description contains TEXT (e.g. "GEMM 4096×320×320")
   --out FILE                tuning cache to add to (default ${defaultTuningPath()})`;
 
 class UsageError extends Error {}
@@ -37,19 +38,6 @@ function positive(value: string | undefined, name: string, fallback: number): nu
   const n = Number(value);
   if (!(n > 0)) throw new UsageError(`--${name} must be a positive number, not "${value}".`);
   return n;
-}
-
-function configText(c: TunedConfig): string {
-  switch (c.op) {
-    case 'gemm':
-      return `${c.tile.tileM}×${c.tile.tileN}×${c.tile.tileK} w${c.tile.wptM}×${c.tile.wptN}`;
-    case 'conv':
-      return `${c.tile.tm}×${c.tile.tn}×${c.tile.tk} r${c.tile.rm}`;
-    case 'conv-algorithm':
-      return c.algorithm;
-    case 'attention':
-      return `r${c.tile.rows} k${c.tile.keys}×${c.tile.keySplit} ${c.tile.rowsPerThread}×${c.tile.dimsPerThread}${c.budgetBytes ? ` budget ${c.budgetBytes / 2 ** 20} MiB` : ''}`;
-  }
 }
 
 async function main(): Promise<void> {
@@ -64,6 +52,7 @@ async function main(): Promise<void> {
       'budget-seconds': { type: 'string' },
       repeat: { type: 'string' },
       exhaustive: { type: 'boolean' },
+      filter: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -96,6 +85,8 @@ async function main(): Promise<void> {
       await folder.close();
     }
   } else shapes = opsBenchShapes();
+  const filter = values.filter?.toLowerCase();
+  if (filter) shapes = shapes.filter((s) => s.shape.op === 'conv-algorithm' || describeShape(s.shape).toLowerCase().includes(filter));
 
   const ctx = await GpuContext.create(await nodeGpu(), { timing: true });
   console.log(`GPU: ${adapterName(ctx.adapter)}${ctx.profiler.timing ? '' : ' (no timestamp queries: wall time)'}; budget ${budgetMs / 1000} s`);
@@ -108,7 +99,7 @@ async function main(): Promise<void> {
       onProgress: (p) => {
         if (!p.description) return;
         const e = p.entry;
-        const what = e ? `${e.defaultMs.toFixed(2)} → ${e.ms.toFixed(2)} ms (${configText(e.chosen)}; ${e.tried} tried, ${e.rejected} rejected)` : 'left out (budget)';
+        const what = e ? `${e.defaultMs.toFixed(2)} → ${e.ms.toFixed(2)} ms (${describeConfig(e.chosen)}; ${e.tried} tried, ${e.rejected} rejected)` : 'left out (budget)';
         console.log(`[${p.done}/${p.total}, ${(p.elapsedMs / 1000).toFixed(0)} s] ${p.description}: ${what}`);
       },
     });
@@ -116,7 +107,7 @@ async function main(): Promise<void> {
     const entries = Object.values(result.table.entries);
     const changed = entries.filter((e) => JSON.stringify(e.chosen) !== JSON.stringify(e.default));
     console.log(`\n| op shape | default | chosen | default ms | chosen ms |\n| --- | --- | --- | ---: | ---: |`);
-    for (const e of entries) console.log(`| ${describeShape(e.shape)} | ${configText(e.default)} | ${configText(e.chosen)} | ${e.defaultMs.toFixed(2)} | ${e.ms.toFixed(2)} |`);
+    for (const e of entries) console.log(`| ${describeShape(e.shape)} | ${describeConfig(e.default)} | ${describeConfig(e.chosen)} | ${e.defaultMs.toFixed(2)} | ${e.ms.toFixed(2)} |`);
     console.log(
       `\n${entries.length} entries (${changed.length} differ from the default), ${result.skipped} shapes left out` +
         `${result.stopped === 'budget' ? ' by the budget' : ''}, in ${(result.elapsedMs / 1000).toFixed(0)} s. Wrote ${out}`,

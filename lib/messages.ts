@@ -127,6 +127,35 @@ export interface JobState {
   error: { name: string; message: string } | null;
 }
 
+/** A tuning table row for display (engine/tune/table.ts `tuningRows`). */
+export interface TunerRow {
+  op: 'gemm' | 'conv' | 'conv-algorithm' | 'attention';
+  shape: string;
+  default: string;
+  chosen: string;
+  defaultMs: number;
+  ms: number;
+}
+
+/** The auto-tuner in the offscreen document: the run in progress or the last one, and the stored table. */
+export interface TunerState {
+  status: 'idle' | 'running' | 'done' | 'failed';
+  /** Op shapes finished and in all, of the current or last run. */
+  done: number;
+  total: number;
+  /** The op shape finished last. */
+  current: string | null;
+  elapsedMs: number;
+  budgetMs: number;
+  /** The stored table for this adapter: its date and rows; none before the first run. */
+  updated: string | null;
+  rows: TunerRow[];
+  error: { name: string; message: string } | null;
+}
+
+/** Seconds a tuning run may take, as the options page offers them. */
+export const TUNER_BUDGET_SECONDS = { min: 10, max: 3600 } as const;
+
 /** Every request type with the value its `result` carries. */
 export interface Results {
   'engine-status': EngineStatus;
@@ -137,6 +166,9 @@ export interface Results {
   cancel: { cancelled: boolean };
   /** The running job, else the newest queued one, else the last finished one; null when there was none. */
   'job-state': JobState | null;
+  /** Starts a tuning run (unless one is running) and answers at once; `tuner-state` follows it. */
+  'run-tuner': TunerState;
+  'tuner-state': TunerState;
 }
 export type RequestType = keyof Results;
 
@@ -154,7 +186,11 @@ export interface GenerateRequest extends RequestBase<'generate'> {
 export interface CancelRequest extends RequestBase<'cancel'> {
   jobId: string;
 }
-export type RequestMessage = EngineStatusRequest | ModelInfoRequest | GenerateRequest | CancelRequest | JobStateRequest;
+export interface RunTunerRequest extends RequestBase<'run-tuner'> {
+  budgetSeconds: number;
+}
+export type TunerStateRequest = RequestBase<'tuner-state'>;
+export type RequestMessage = EngineStatusRequest | ModelInfoRequest | GenerateRequest | CancelRequest | JobStateRequest | RunTunerRequest | TunerStateRequest;
 export type RequestOf<T extends RequestType> = Extract<RequestMessage, { type: T }>;
 /** What a request of type T carries besides its address, type and id. */
 export type PayloadOf<T extends RequestType> = Omit<RequestOf<T>, 'target' | 'type' | 'id'>;
@@ -335,12 +371,45 @@ function isJobState(value: unknown): value is JobState {
   );
 }
 
+const TUNER_OPS = ['gemm', 'conv', 'conv-algorithm', 'attention'] as const;
+
+function isTunerRow(value: unknown): value is TunerRow {
+  return (
+    isRecord(value) &&
+    isOneOf(TUNER_OPS, value.op) &&
+    ['shape', 'default', 'chosen'].every((k) => typeof value[k] === 'string') &&
+    isFiniteNumber(value.defaultMs) &&
+    isFiniteNumber(value.ms)
+  );
+}
+
+function isTunerState(value: unknown): value is TunerState {
+  if (!isRecord(value)) return false;
+  const { error } = value;
+  return (
+    isOneOf(['idle', 'running', 'done', 'failed'] as const, value.status) &&
+    isWholeNumber(value.done, 0, Infinity) &&
+    isWholeNumber(value.total, 0, Infinity) &&
+    (value.done as number) <= (value.total as number) &&
+    (value.current === null || typeof value.current === 'string') &&
+    isFiniteNumber(value.elapsedMs) &&
+    isFiniteNumber(value.budgetMs) &&
+    (value.updated === null || typeof value.updated === 'string') &&
+    Array.isArray(value.rows) &&
+    value.rows.every(isTunerRow) &&
+    (error === null || (isRecord(error) && isNonEmptyString(error.name) && typeof error.message === 'string')) &&
+    (value.status === 'failed') === (error !== null)
+  );
+}
+
 const RESULT_CHECKS: { [T in RequestType]: (value: unknown) => value is Results[T] } = {
   'engine-status': isEngineStatus,
   'model-info': isModelInfo,
   generate: isJobState,
   cancel: (value): value is Results['cancel'] => isRecord(value) && typeof value.cancelled === 'boolean',
   'job-state': (value): value is Results['job-state'] => value === null || isJobState(value),
+  'run-tuner': isTunerState,
+  'tuner-state': isTunerState,
 };
 
 const JOB_ID_MAX_CHARS = 100;
@@ -350,6 +419,15 @@ const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(
   'engine-status': { fields: [], parse: () => ({}) },
   'model-info': { fields: [], parse: () => ({}) },
   'job-state': { fields: [], parse: () => ({}) },
+  'tuner-state': { fields: [], parse: () => ({}) },
+  'run-tuner': {
+    fields: ['budgetSeconds'],
+    parse(message) {
+      const { min, max } = TUNER_BUDGET_SECONDS;
+      if (!isWholeNumber(message.budgetSeconds, min, max)) throw new MessageError(`run-tuner request: the budget must be a whole number of seconds from ${min} to ${max}`);
+      return { budgetSeconds: message.budgetSeconds };
+    },
+  },
   generate: {
     fields: ['settings'],
     parse(message) {

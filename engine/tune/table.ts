@@ -11,7 +11,7 @@ import { EngineError } from '../gpu/errors';
 import type { AttentionTile } from '../ops/attention';
 import type { ConvTile } from '../ops/conv2d';
 import type { GemmTile } from '../ops/gemm';
-import { shapeKey, type AttentionChoice, type AttentionShape, type ConvShape, type ConvWeightShape, type GemmShape, type OpTuning, type TunableShape } from './shapes';
+import { describeShape, shapeKey, type AttentionChoice, type AttentionShape, type ConvShape, type ConvWeightShape, type GemmShape, type OpTuning, type TunableShape } from './shapes';
 
 export const TUNING_VERSION = 1;
 
@@ -185,4 +185,43 @@ export class TableTuning implements OpTuning {
 export function tuningFor(cache: TuningCache | undefined, adapter: AdapterSummary | AdapterKey): TableTuning | undefined {
   const table = cache && tableFor(cache, adapter);
   return table && new TableTuning(table);
+}
+
+/** A configuration in a few words, for tables: tile sizes, the algorithm, the attention split. */
+export function describeConfig(c: TunedConfig): string {
+  switch (c.op) {
+    case 'gemm':
+      return `tile ${c.tile.tileM}×${c.tile.tileN}×${c.tile.tileK}, ${c.tile.wptM}×${c.tile.wptN} per thread`;
+    case 'conv':
+      return `tile ${c.tile.tm}×${c.tile.tn}×${c.tile.tk}, ${c.tile.rm} rows per thread`;
+    case 'conv-algorithm':
+      return c.algorithm;
+    case 'attention':
+      return (
+        `${c.tile.rows} rows, ${c.tile.keys} keys × ${c.tile.keySplit} groups, ${c.tile.rowsPerThread}×${c.tile.dimsPerThread} per thread` +
+        (c.budgetBytes ? `, chunks of ${c.budgetBytes / 2 ** 20} MiB` : '')
+      );
+  }
+}
+
+export interface TuningRow {
+  op: TunableShape['op'];
+  shape: string;
+  default: string;
+  chosen: string;
+  defaultMs: number;
+  ms: number;
+}
+
+/** A table's entries as display rows, the ones where the tuner changed something first. */
+export function tuningRows(table: TuningTable): TuningRow[] {
+  const rows = Object.values(table.entries).map((e) => ({
+    op: e.shape.op,
+    shape: describeShape(e.shape),
+    default: describeConfig(e.default),
+    chosen: describeConfig(e.chosen),
+    defaultMs: e.defaultMs,
+    ms: e.ms,
+  }));
+  return rows.sort((a, b) => Number(a.chosen === a.default) - Number(b.chosen === b.default) || b.defaultMs - a.defaultMs);
 }

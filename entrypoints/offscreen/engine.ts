@@ -13,6 +13,7 @@ import { LIMITS, type EngineStatus, type JobResult, type ModelInfo } from '../..
 import { encodeImagePng } from '../../lib/png';
 import { SAMPLER_LABELS } from '../../lib/samplers';
 import type { JobRequest } from './jobs';
+import { storedTuningTable } from './tuner';
 
 // One f32 addition per element, correctly rounded on both sides: anything above f32 epsilon is a broken kernel.
 const SELF_CHECK_TOLERANCE = 1e-6;
@@ -42,7 +43,7 @@ export class Engine {
   // wait for the GPU queue the job fills.
   private readonly checks = new WeakMap<GpuContext, Promise<EngineStatus['selfCheck']>>();
   private model?: { ctx: GpuContext; pipeline: Promise<StableDiffusion> };
-  private readonly files = new BundledModelFiles(BUILTIN_MODEL, new URL(BUILTIN_MODEL.path, location.origin).href);
+  readonly files = new BundledModelFiles(BUILTIN_MODEL, new URL(BUILTIN_MODEL.path, location.origin).href);
 
   gpu(): Promise<GpuContext> {
     if (!this.context) {
@@ -72,13 +73,19 @@ export class Engine {
     const ctx = await this.gpu();
     if (this.model?.ctx !== ctx) {
       // The model is small and kept whole: f32 weights, every stage loaded between jobs.
-      const pipeline = StableDiffusion.open(ctx, this.files, { format: 'f32', memory: 'fast' });
+      // With the auto-tuner's table for this adapter, when it has run here (entrypoints/offscreen/tuner.ts).
+      const pipeline = storedTuningTable(ctx).then((tuning) => StableDiffusion.open(ctx, this.files, { format: 'f32', memory: 'fast', ...(tuning ? { tuning } : {}) }));
       pipeline.catch(() => {
         if (this.model?.pipeline === pipeline) this.model = undefined;
       });
       this.model = { ctx, pipeline };
     }
     return this.model.pipeline;
+  }
+
+  /** Drops the opened model, so the next job opens it again (with a new tuning table). */
+  reopenModel(): void {
+    this.model = undefined;
   }
 
   async modelInfo(): Promise<ModelInfo> {

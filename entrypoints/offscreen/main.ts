@@ -7,6 +7,7 @@ import { resultResponse } from '../../lib/messages';
 import { publish, serve } from '../../lib/messaging';
 import { Engine } from './engine';
 import { JobQueue } from './jobs';
+import { Tuner } from './tuner';
 
 const engine = new Engine();
 const jobs = new JobQueue(
@@ -14,6 +15,12 @@ const jobs = new JobQueue(
   (job) => publish({ target: 'broadcast', type: 'job-update', job }),
   BUILTIN_MODEL.id,
 );
+const tuner = new Tuner({
+  gpu: () => engine.gpu(),
+  files: engine.files,
+  size: () => engine.modelInfo(),
+  tuned: () => engine.reopenModel(),
+});
 
 serve('offscreen', async (request) => {
   switch (request.type) {
@@ -27,5 +34,9 @@ serve('offscreen', async (request) => {
       return resultResponse(request, { cancelled: jobs.cancel(request.jobId) });
     case 'job-state':
       return resultResponse(request, jobs.current());
+    case 'run-tuner':
+      return resultResponse(request, tuner.start(request.budgetSeconds));
+    case 'tuner-state':
+      return resultResponse(request, await tuner.current());
   }
 });

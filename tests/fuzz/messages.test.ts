@@ -52,7 +52,12 @@ const REQUESTS: RequestMessage[] = [
   { target: 'background', type: 'generate', id: 'r4', settings: { ...settings, seed: null, scheduler: 'dpm++2m', negativePrompt: 'blurry' } },
   { target: 'offscreen', type: 'cancel', id: 'r5', jobId: 'job-1' },
   { target: 'background', type: 'job-state', id: 'r6' },
+  { target: 'background', type: 'run-tuner', id: 'r7', budgetSeconds: 120 },
+  { target: 'offscreen', type: 'tuner-state', id: 'r8' },
 ];
+
+const tunerRow = { op: 'gemm', shape: 'GEMM 128×32×96', default: 'tile 64×64×16', chosen: 'tile 32×32×32', defaultMs: 87, ms: 20 };
+const tuner = { status: 'running', done: 3, total: 74, current: 'GEMM 128×32×96', elapsedMs: 5000, budgetMs: 120000, updated: '2026-11-26T05:00:00Z', rows: [tunerRow], error: null };
 
 const RESULTS: { [T in RequestType]: unknown[] } = {
   'engine-status': [
@@ -66,6 +71,8 @@ const RESULTS: { [T in RequestType]: unknown[] } = {
   generate: [job('queued')],
   cancel: [{ cancelled: true }],
   'job-state': [null, job('running'), job('done'), job('failed'), job('cancelled')],
+  'run-tuner': [tuner],
+  'tuner-state': [tuner, { ...tuner, status: 'idle', done: 0, total: 0, current: null, updated: null, rows: [] }, { ...tuner, status: 'failed', error: { name: 'DeviceLostError', message: 'lost' } }],
 };
 
 type Kind = 'request' | 'event' | 'response';
