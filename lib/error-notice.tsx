@@ -6,6 +6,8 @@ const KNOWN: Record<string, { title: string; advice?: string }> = {
   DeviceLostError: { title: 'The GPU device was lost', advice: 'Close and reopen this window to try again.' },
   InvalidParameterError: { title: 'These settings cannot run' },
   BufferTooLargeError: { title: 'The image is too large for this GPU' },
+  EngineStoppedError: { title: 'The engine stopped' },
+  GalleryItemMissingError: { title: 'The starting image is gone' },
 };
 
 const FALLBACK = {

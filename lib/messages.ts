@@ -1,18 +1,19 @@
 /**
  * The message protocol between the extension's contexts, declared once.
  *
- *   popup / options ──request──▶ background ──request, target 'offscreen'──▶ offscreen document
- *                   ◀─response──            ◀────────────response──────────            │
- *                   ◀───────────── event, target 'broadcast' (job updates) ─────────────┘
+ *   popup / options ──request──▶ background (job queue) ──request, target 'offscreen'──▶ offscreen document (runner)
+ *                   ◀─response──                        ◀────────────response──────────            │
+ *                   ◀────────────────── event, target 'broadcast' (job updates) ──────────────────┘
  *
  * `runtime.sendMessage` reaches every extension context except the sender, so a request names the context that must
  * answer it (`target`) and every other context stays silent: a reply channel takes the first answer only. Messages
  * are JSON (sendMessage serialises them), and the receiving end validates everything it is handed: the sender must
  * be one of this extension's own pages and the payload must match the types below. A generation answers its request
- * at once with the queued job; its progress, preview and result follow as `job-update` events, which every open page
- * receives, so a popup opened while a job runs picks it up (after asking for the current `job-state`) and the job
- * never depends on the page that started it. This module is plain TypeScript (no extension API), so its checks are
- * the same in every context.
+ * at once with the queued job; the background's queue (persisted) hands jobs to the offscreen document one at a time
+ * (`run-job`), and their progress, preview and result follow as `job-update` events, which every open page and the
+ * queue receive, so a popup opened while a job runs picks it up (after asking for the `jobs`) and the job never
+ * depends on the page that started it. Images travel as data URLs or gallery keys, never as arrays. This module is
+ * plain TypeScript (no extension API), so its checks are the same in every context.
  */
 import type { AdapterFeatures, AdapterSummary } from '../engine/gpu/device';
 import { SCHEDULER_NAMES, type SchedulerName } from '../engine/schedulers/types';
@@ -57,7 +58,16 @@ export const LIMITS = {
   guidance: { min: 0, max: 30 },
   size: { min: 64, max: 2048, multiple: 8 },
   seed: { min: 0, max: Number.MAX_SAFE_INTEGER },
+  // img2img: how much of the starting image is noised away (diffusers' `strength`); 0 would change nothing.
+  strength: { min: 0.01, max: 1 },
 } as const;
+
+/** img2img: a gallery image to start from (an IndexedDB key: images never travel inside messages as arrays). */
+export interface StartImage {
+  galleryId: number;
+  /** 0–1: how much of the starting image is replaced; 1 keeps nothing of it but its colours' noise. */
+  strength: number;
+}
 
 /** What a user asks for; the model's own rules (size multiples) are checked by the engine when the job runs. */
 export interface GenerationSettings {
@@ -71,6 +81,8 @@ export interface GenerationSettings {
   /** A fixed seed, or null for a random one (chosen when the job is created and reported as `JobState.seed`). */
   seed: number | null;
   scheduler: SchedulerName;
+  /** img2img from a gallery image; absent for txt2img. */
+  startImage?: StartImage;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'] as const;
@@ -94,7 +106,13 @@ export interface JobResult {
   truncated: { prompt: number; negativePrompt: number };
   /** Milliseconds per stage, and the whole job from start to PNG. */
   timings: Partial<Record<TimingKey, number>>;
+  /** Where the image was kept in the history (gallery key), or why it could not be (the image is here either way). */
+  gallery: { id: number } | { error: string };
 }
+
+export const JOB_SOURCES = ['popup', 'menu'] as const;
+/** Where a job was asked for: the popup, or the context menu on selected text. */
+export type JobSource = (typeof JOB_SOURCES)[number];
 
 /** One generation, as the offscreen document reports it with every change. */
 export interface JobState {
@@ -104,6 +122,9 @@ export interface JobState {
   /** Grows with every update of this job, so a late message never replaces a newer one. */
   version: number;
   status: JobStatus;
+  source: JobSource;
+  /** Characters of the selected text past the prompt limit, left out of a menu job's prompt (0 when none were). */
+  cutChars: number;
   settings: GenerationSettings;
   /** The seed used: the fixed one, or the random one drawn for this job. */
   seed: number;
@@ -164,11 +185,17 @@ export interface Results {
   generate: JobState;
   /** Whether the job was still queued or running; false when it had already ended or is unknown. */
   cancel: { cancelled: boolean };
-  /** The running job, else the newest queued one, else the last finished one; null when there was none. */
+  /** The running job, else the first queued one, else the last finished one; null when there was none. */
   'job-state': JobState | null;
   /** Starts a tuning run (unless one is running) and answers at once; `tuner-state` follows it. */
   'run-tuner': TunerState;
   'tuner-state': TunerState;
+  /** The queue in order: the jobs still to finish, after the last finished one (when there is one). */
+  jobs: JobState[];
+  /** Background → offscreen: the job was taken and runs now (its updates follow as events). */
+  'run-job': { accepted: true };
+  /** Background → offscreen: the job the offscreen document runs, and the last one it finished, if any. */
+  'runner-state': { running: JobState | null; finished: JobState | null };
 }
 export type RequestType = keyof Results;
 
@@ -180,6 +207,11 @@ interface RequestBase<T extends RequestType> {
 export type EngineStatusRequest = RequestBase<'engine-status'>;
 export type ModelInfoRequest = RequestBase<'model-info'>;
 export type JobStateRequest = RequestBase<'job-state'>;
+export type JobsRequest = RequestBase<'jobs'>;
+export type RunnerStateRequest = RequestBase<'runner-state'>;
+export interface RunJobRequest extends RequestBase<'run-job'> {
+  job: JobState;
+}
 export interface GenerateRequest extends RequestBase<'generate'> {
   settings: GenerationSettings;
 }
@@ -190,7 +222,17 @@ export interface RunTunerRequest extends RequestBase<'run-tuner'> {
   budgetSeconds: number;
 }
 export type TunerStateRequest = RequestBase<'tuner-state'>;
-export type RequestMessage = EngineStatusRequest | ModelInfoRequest | GenerateRequest | CancelRequest | JobStateRequest | RunTunerRequest | TunerStateRequest;
+export type RequestMessage =
+  | EngineStatusRequest
+  | ModelInfoRequest
+  | GenerateRequest
+  | CancelRequest
+  | JobStateRequest
+  | JobsRequest
+  | RunJobRequest
+  | RunnerStateRequest
+  | RunTunerRequest
+  | TunerStateRequest;
 export type RequestOf<T extends RequestType> = Extract<RequestMessage, { type: T }>;
 /** What a request of type T carries besides its address, type and id. */
 export type PayloadOf<T extends RequestType> = Omit<RequestOf<T>, 'target' | 'type' | 'id'>;
@@ -297,7 +339,7 @@ function isModelInfo(value: unknown): value is ModelInfo {
 /** Why `value` is not valid generation settings (a sentence for the user), or undefined when it is. */
 export function settingsProblem(value: unknown): string | undefined {
   if (!isRecord(value)) return 'the settings are missing';
-  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler'];
+  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler', 'startImage'];
   const extra = Object.keys(value).filter((k) => !(keys as string[]).includes(k));
   if (extra.length) return `unexpected settings: ${extra.join(', ')}`;
   for (const key of ['prompt', 'negativePrompt'] as const) {
@@ -316,6 +358,15 @@ export function settingsProblem(value: unknown): string | undefined {
   }
   if (value.seed !== null && !isWholeNumber(value.seed, seed.min, seed.max)) return `the seed must be a whole number from ${seed.min} to ${seed.max}, or empty for a random one`;
   if (!isOneOf(SCHEDULER_NAMES, value.scheduler)) return `the scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`;
+  if (value.startImage !== undefined) {
+    const start = value.startImage;
+    if (!isRecord(start) || Object.keys(start).some((k) => k !== 'galleryId' && k !== 'strength') || !isWholeNumber(start.galleryId, 1, Number.MAX_SAFE_INTEGER)) {
+      return 'the starting image must be an image of the history';
+    }
+    if (!isFiniteNumber(start.strength) || start.strength < LIMITS.strength.min || start.strength > LIMITS.strength.max) {
+      return `the strength must be a number from ${LIMITS.strength.min} to ${LIMITS.strength.max}`;
+    }
+  }
   return undefined;
 }
 
@@ -334,7 +385,9 @@ function isJobResult(value: unknown): value is JobResult {
     isWholeNumber(value.truncated.prompt, 0, Infinity) &&
     isWholeNumber(value.truncated.negativePrompt, 0, Infinity) &&
     isRecord(value.timings) &&
-    Object.entries(value.timings).every(([k, v]) => isOneOf(TIMING_KEYS, k) && isFiniteNumber(v) && v >= 0)
+    Object.entries(value.timings).every(([k, v]) => isOneOf(TIMING_KEYS, k) && isFiniteNumber(v) && v >= 0) &&
+    isRecord(value.gallery) &&
+    (isWholeNumber(value.gallery.id, 1, Number.MAX_SAFE_INTEGER) || typeof value.gallery.error === 'string')
   );
 }
 
@@ -356,6 +409,8 @@ function isJobState(value: unknown): value is JobState {
     isFiniteNumber(value.createdAt) &&
     isWholeNumber(value.version, 0, Infinity) &&
     isOneOf(JOB_STATUSES, value.status) &&
+    isOneOf(JOB_SOURCES, value.source) &&
+    isWholeNumber(value.cutChars, 0, Number.MAX_SAFE_INTEGER) &&
     settingsProblem(value.settings) === undefined &&
     isWholeNumber(value.seed, LIMITS.seed.min, LIMITS.seed.max) &&
     typeof value.model === 'string' &&
@@ -410,6 +465,10 @@ const RESULT_CHECKS: { [T in RequestType]: (value: unknown) => value is Results[
   'job-state': (value): value is Results['job-state'] => value === null || isJobState(value),
   'run-tuner': isTunerState,
   'tuner-state': isTunerState,
+  jobs: (value): value is Results['jobs'] => Array.isArray(value) && value.every(isJobState),
+  'run-job': (value): value is Results['run-job'] => isRecord(value) && value.accepted === true,
+  'runner-state': (value): value is Results['runner-state'] =>
+    isRecord(value) && (value.running === null || isJobState(value.running)) && (value.finished === null || isJobState(value.finished)),
 };
 
 const JOB_ID_MAX_CHARS = 100;
@@ -426,6 +485,15 @@ const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(
       const { min, max } = TUNER_BUDGET_SECONDS;
       if (!isWholeNumber(message.budgetSeconds, min, max)) throw new MessageError(`run-tuner request: the budget must be a whole number of seconds from ${min} to ${max}`);
       return { budgetSeconds: message.budgetSeconds };
+    },
+  },
+  jobs: { fields: [], parse: () => ({}) },
+  'runner-state': { fields: [], parse: () => ({}) },
+  'run-job': {
+    fields: ['job'],
+    parse(message) {
+      if (!isJobState(message.job)) throw new MessageError('run-job request without a valid job');
+      return { job: message.job };
     },
   },
   generate: {

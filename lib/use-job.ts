@@ -1,61 +1,83 @@
 /**
- * The generation job a page shows: the offscreen document's current job, asked for when the page opens and then
- * followed through its `job-update` events, so a popup opened while a job runs picks it up where it is.
+ * The generation jobs a page shows: the background's queue, asked for when the page opens and then followed through
+ * the `job-update` events, so a popup opened while a job runs picks it up where it is. The job shown is the one
+ * running, else the next to run, else the last to finish; the others still to run are listed as waiting.
  */
-import { useCallback, useEffect, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { isActive, type GenerationSettings, type JobState } from './messages';
 import { onEvent, request } from './messaging';
 import { asError } from './use-request';
 
-/** Whether `next` is news over `shown`: a later version of the same job, or a job created no earlier. */
-function isNewer(next: JobState, shown: JobState | null): boolean {
-  if (!shown) return true;
-  return next.jobId === shown.jobId ? next.version > shown.version : next.createdAt >= shown.createdAt;
+type Jobs = ReadonlyMap<string, JobState>;
+
+/** `jobs` with `next` in it, when it is a later version than the one there. */
+function withJob(jobs: Jobs, next: JobState): Jobs {
+  const shown = jobs.get(next.jobId);
+  if (shown && shown.version >= next.version) return jobs;
+  return new Map(jobs).set(next.jobId, next);
 }
 
+const byCreation = (a: JobState, b: JobState) => a.createdAt - b.createdAt;
+
 export interface JobControls {
-  /** undefined until the current job (or that there is none) is known. */
+  /** undefined until the queue (or that it is empty) is known. */
   job: JobState | null | undefined;
+  /** Jobs still to run after the one shown, in order. */
+  waiting: JobState[];
   /** A generate or cancel request of this page that failed (the job itself reports its own failures). */
   requestError: Error | null;
   /** True from Generate until the job exists. */
   starting: boolean;
   generate(settings: GenerationSettings): void;
-  cancel(): void;
+  /** Cancels the job shown, or the waiting job `jobId`. */
+  cancel(jobId?: string): void;
 }
 
 export function useJob(): JobControls {
-  const [job, setJob] = useState<JobState | null | undefined>(undefined);
+  const [jobs, setJobs] = useState<Jobs | undefined>(undefined);
   const [requestError, setRequestError] = useState<Error | null>(null);
   const [starting, setStarting] = useState(false);
-  const show = useCallback((next: JobState | null) => setJob((shown) => (next && isNewer(next, shown ?? null) ? next : (shown ?? next))), []);
+  const show = useCallback((next: JobState[]) => setJobs((shown) => next.reduce(withJob, shown ?? new Map())), []);
 
   useEffect(() => {
-    // Listening first: an update sent while the current state is on its way is not lost, and the older one loses.
-    const stop = onEvent((event) => show(event.job));
-    request('job-state', {}).then(show, (error: unknown) => {
-      setJob((shown) => shown ?? null);
+    // Listening first: an update sent while the queue is on its way is not lost, and the older one loses.
+    const stop = onEvent((event) => show([event.job]));
+    request('jobs', {}).then(show, (error: unknown) => {
+      setJobs((shown) => shown ?? new Map());
       setRequestError(asError(error));
     });
     return stop;
   }, [show]);
+
+  const { job, waiting } = useMemo(() => {
+    if (!jobs) return { job: undefined, waiting: [] };
+    const all = [...jobs.values()].sort(byCreation);
+    const active = all.filter(isActive);
+    const running = active.find((j) => j.status !== 'queued');
+    const shown = running ?? active[0] ?? all.filter((j) => !isActive(j)).sort((a, b) => a.updatedAt - b.updatedAt).at(-1) ?? null;
+    return { job: shown, waiting: active.filter((j) => j !== shown) };
+  }, [jobs]);
 
   const generate = useCallback(
     (settings: GenerationSettings) => {
       setRequestError(null);
       setStarting(true);
       request('generate', { settings })
-        .then(show, (error: unknown) => setRequestError(asError(error)))
+        .then((queued) => show([queued]), (error: unknown) => setRequestError(asError(error)))
         .finally(() => setStarting(false));
     },
     [show],
   );
 
-  const cancel = useCallback(() => {
-    if (!job || !isActive(job)) return;
-    setRequestError(null);
-    request('cancel', { jobId: job.jobId }).catch((error: unknown) => setRequestError(asError(error)));
-  }, [job]);
+  const cancel = useCallback(
+    (jobId?: string) => {
+      const id = jobId ?? (job && isActive(job) ? job.jobId : undefined);
+      if (!id) return;
+      setRequestError(null);
+      request('cancel', { jobId: id }).catch((error: unknown) => setRequestError(asError(error)));
+    },
+    [job],
+  );
 
-  return { job, requestError, starting, generate, cancel };
+  return { job, waiting, requestError, starting, generate, cancel };
 }

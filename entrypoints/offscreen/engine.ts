@@ -99,13 +99,21 @@ export class Engine {
     return { id: BUILTIN_MODEL.id, name: BUILTIN_MODEL.name, width: native, height: native, sizes, defaultScheduler: sd.defaultScheduler };
   }
 
-  /** Runs one job on the built-in model; the image comes back as a PNG data URL carrying its parameters. */
-  async generate(job: JobRequest, options: { signal: AbortSignal; onProgress(progress: Progress): void }): Promise<JobResult> {
+  /**
+   * Runs one job on the built-in model; the image comes back as a PNG data URL carrying its parameters. img2img jobs
+   * bring their starting image as RGB HWC in [0, 1] at the job's size.
+   */
+  async generate(
+    job: JobRequest & { startImage?: Float32Array },
+    options: { signal: AbortSignal; onProgress(progress: Progress): void },
+  ): Promise<Omit<JobResult, 'gallery'>> {
     const started = performance.now();
     const sd = await this.pipeline();
     const { settings, seed } = job;
     const { prompt, negativePrompt, steps, guidance, width, height, scheduler } = settings;
-    const out = await sd.generate({ prompt, negativePrompt, steps, guidance, width, height, seed, scheduler }, options);
+    const strength = job.startImage ? settings.startImage?.strength : undefined;
+    const img2img = job.startImage && strength !== undefined ? { initImage: job.startImage, strength } : {};
+    const out = await sd.generate({ prompt, negativePrompt, steps, guidance, width, height, seed, scheduler, ...img2img }, options);
     const png = encodeImagePng(out.image, out.width, out.height, {
       prompt,
       negativePrompt,
@@ -116,6 +124,7 @@ export class Engine {
       width: out.width,
       height: out.height,
       model: BUILTIN_MODEL.id,
+      ...(strength !== undefined ? { strength } : {}),
     });
     return {
       image: pngDataUrl(png),

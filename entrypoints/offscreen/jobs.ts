@@ -1,83 +1,60 @@
 /**
- * The job queue of the offscreen document: generations run one at a time, in the order they were asked for, and
- * every change of a job — queued, each stage and denoise step (with a preview and an estimate of the time left),
- * cancelling, and its end — is published as a new version of its `JobState`. Jobs belong to this document, not to
- * the page that asked: closing the popup changes nothing.
+ * The job runner of the offscreen document: it runs the one job the background's queue hands it (the queue itself is
+ * the background's, persisted, so it outlives this document) and publishes every change of it — each stage and
+ * denoise step (with a preview and an estimate of the time left), cancelling, and its end — as a new version of its
+ * `JobState`. Jobs belong to this document, not to the page that asked: closing the popup changes nothing.
  */
 import { GenerationCancelledError } from '../../engine/gpu/errors';
 import type { Progress } from '../../engine/pipeline';
-import type { GenerationSettings, JobResult, JobState } from '../../lib/messages';
+import type { GenerationSettings, JobResult, JobSource, JobState } from '../../lib/messages';
 import { previewDataUrl } from './preview';
 
 /** What a job runs with: the settings as asked, and the seed drawn for it when they asked for a random one. */
 export interface JobRequest {
   settings: GenerationSettings;
   seed: number;
+  source: JobSource;
 }
 
 export type RunJob = (job: JobRequest, options: { signal: AbortSignal; onProgress(progress: Progress): void }) => Promise<JobResult>;
+
+/** A second job handed over while one runs: the background's queue hands out one at a time, so this is a bug there. */
+export class RunnerBusyError extends Error {
+  override readonly name = 'RunnerBusyError';
+}
 
 interface Job {
   state: JobState;
   controller: AbortController;
 }
 
-/** Random seeds are 32-bit, like other SD tools': short to read and to type back in. */
-function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0]!;
-}
-
-export class JobQueue {
-  private readonly waiting: Job[] = [];
+export class JobRunner {
   private running?: Job;
-  private finished?: JobState;
+  private finished: JobState | null = null;
   /** The last job's decode time: the best guess for the next one's, which the denoise steps cannot predict. */
   private lastDecodeMs?: number;
 
   constructor(
     private readonly run: RunJob,
     private readonly publish: (state: JobState) => void,
-    private readonly model: string,
+    /** Called when a job starts and when it ends (the document holds a connection to the background meanwhile). */
+    private readonly onBusy: (busy: boolean) => void = () => undefined,
   ) {}
 
-  add(settings: GenerationSettings): JobState {
-    const now = Date.now();
-    // Text, each step and the decode count one each; the scheduler may take a step more than asked (PLMS), which the
-    // first denoise progress corrects.
-    const total = settings.steps + 2;
-    const job: Job = {
-      controller: new AbortController(),
-      state: {
-        jobId: crypto.randomUUID(),
-        createdAt: now,
-        version: 0,
-        status: 'queued',
-        settings,
-        seed: settings.seed ?? randomSeed(),
-        model: this.model,
-        progress: { stage: 'queued', step: 0, steps: 0, done: 0, total },
-        preview: null,
-        etaMs: null,
-        updatedAt: now,
-        result: null,
-        error: null,
-      },
-    };
-    const queued = job.state;
-    this.waiting.push(job);
-    this.publish(queued);
-    void this.drain();
-    return queued;
+  /** Starts `state` (a queued job) and returns at once; its updates are published. */
+  start(state: JobState): void {
+    if (this.running) throw new RunnerBusyError(`Job ${this.running.state.jobId} is still running; ${state.jobId} must wait for it.`);
+    const job: Job = { state, controller: new AbortController() };
+    this.running = job;
+    this.onBusy(true);
+    void this.execute(job).finally(() => {
+      this.running = undefined;
+      this.onBusy(false);
+    });
   }
 
-  /** Stops a queued job at once and a running one at its next step; false when the job is unknown or over. */
+  /** Stops the running job at its next step; false when `jobId` is not the running job. */
   cancel(jobId: string): boolean {
-    const index = this.waiting.findIndex((j) => j.state.jobId === jobId);
-    if (index >= 0) {
-      const [job] = this.waiting.splice(index, 1);
-      this.finish(job!, { status: 'cancelled', etaMs: null });
-      return true;
-    }
     const job = this.running;
     if (job?.state.jobId !== jobId) return false;
     if (job.state.status !== 'cancelling') {
@@ -87,18 +64,8 @@ export class JobQueue {
     return true;
   }
 
-  current(): JobState | null {
-    return this.running?.state ?? this.waiting.at(-1)?.state ?? this.finished ?? null;
-  }
-
-  private async drain(): Promise<void> {
-    if (this.running) return;
-    let job: Job | undefined;
-    while ((job = this.waiting.shift())) {
-      this.running = job;
-      await this.execute(job);
-      this.running = undefined;
-    }
+  state(): { running: JobState | null; finished: JobState | null } {
+    return { running: this.running?.state ?? null, finished: this.finished };
   }
 
   private async execute(job: Job): Promise<void> {
@@ -106,12 +73,13 @@ export class JobQueue {
     const timer = new StageTimer();
     try {
       const result = await this.run(
-        { settings: job.state.settings, seed: job.state.seed },
+        { settings: job.state.settings, seed: job.state.seed, source: job.state.source },
         { signal: job.controller.signal, onProgress: (p) => this.progress(job, p, timer) },
       );
       if (result.timings.decode !== undefined) this.lastDecodeMs = result.timings.decode;
       const { total } = job.state.progress;
-      this.finish(job, { status: 'done', result, etaMs: 0, progress: { ...job.state.progress, stage: 'decode', step: 1, steps: 1, done: total } });
+      // The preview served while the job ran; the image replaces it.
+      this.finish(job, { status: 'done', result, etaMs: 0, preview: null, progress: { ...job.state.progress, stage: 'decode', step: 1, steps: 1, done: total } });
     } catch (error) {
       if (error instanceof GenerationCancelledError) {
         this.finish(job, { status: 'cancelled', etaMs: null });

@@ -1,19 +1,52 @@
 /**
  * The offscreen document: the one place that holds the GPU device and the loaded model. It answers the requests the
- * background forwards to it, runs generation jobs one at a time and publishes their progress to every page.
+ * background forwards to it and runs the generation jobs the background's queue hands it, one at a time, publishing
+ * their progress to every page. While a job runs it holds a connection to the background, whose dropping tells the
+ * queue that this document is gone (closed or crashed).
  */
-import { BUILTIN_MODEL } from '../../lib/builtin-model';
+import { browser } from 'wxt/browser';
+import { RUNNER_PORT } from '../../lib/job-queue';
 import { resultResponse } from '../../lib/messages';
 import { publish, serve } from '../../lib/messaging';
 import { Engine } from './engine';
-import { JobQueue } from './jobs';
+import { keepInGallery, loadStartImage } from './gallery-io';
+import { JobRunner } from './jobs';
 import { Tuner } from './tuner';
 
+/** How long to wait before connecting again: a worker that is starting up may not listen yet. */
+const RECONNECT_MS = 500;
+
 const engine = new Engine();
-const jobs = new JobQueue(
-  (job, options) => engine.generate(job, options),
+
+let port: ReturnType<typeof browser.runtime.connect> | undefined;
+/** Connected while a job runs; a stopped service worker drops it, and connecting again wakes the worker up. */
+function holdConnection(busy: boolean): void {
+  if (!busy) {
+    port?.disconnect();
+    port = undefined;
+    return;
+  }
+  const connection = browser.runtime.connect({ name: RUNNER_PORT });
+  connection.onDisconnect.addListener(() => {
+    if (port !== connection) return;
+    setTimeout(() => {
+      if (port === connection) holdConnection(true);
+    }, RECONNECT_MS);
+  });
+  port = connection;
+}
+
+const runner = new JobRunner(
+  async (job, options) => {
+    const { settings } = job;
+    const startImage = settings.startImage ? await loadStartImage(settings.startImage.galleryId, settings.width, settings.height) : undefined;
+    const result = await engine.generate({ ...job, startImage }, options);
+    const model = (await engine.modelInfo()).id;
+    const gallery = await keepInGallery({ settings, seed: job.seed, model, source: job.source, width: result.width, height: result.height }, result);
+    return { ...result, gallery };
+  },
   (job) => publish({ target: 'broadcast', type: 'job-update', job }),
-  BUILTIN_MODEL.id,
+  holdConnection,
 );
 const tuner = new Tuner({
   gpu: () => engine.gpu(),
@@ -28,15 +61,18 @@ serve('offscreen', async (request) => {
       return resultResponse(request, await engine.status());
     case 'model-info':
       return resultResponse(request, await engine.modelInfo());
-    case 'generate':
-      return resultResponse(request, jobs.add(request.settings));
+    case 'run-job':
+      runner.start(request.job);
+      return resultResponse(request, { accepted: true });
+    case 'runner-state':
+      return resultResponse(request, runner.state());
     case 'cancel':
-      return resultResponse(request, { cancelled: jobs.cancel(request.jobId) });
-    case 'job-state':
-      return resultResponse(request, jobs.current());
+      return resultResponse(request, { cancelled: runner.cancel(request.jobId) });
     case 'run-tuner':
       return resultResponse(request, tuner.start(request.budgetSeconds));
     case 'tuner-state':
       return resultResponse(request, await tuner.current());
+    default:
+      throw new Error(`${request.type} requests are the background's to answer`);
   }
 });

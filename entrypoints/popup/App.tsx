@@ -8,8 +8,10 @@ import { browser } from 'wxt/browser';
 import { featureList } from '../../lib/adapter';
 import { ErrorNotice } from '../../lib/error-notice';
 import { isActive, type EngineStatus, type JobState } from '../../lib/messages';
+import { reuseSettings, type GalleryItem } from '../../lib/gallery';
 import { useJob } from '../../lib/use-job';
 import { useRequest } from '../../lib/use-request';
+import { Gallery } from './gallery';
 import { JobPanel } from './job-panel';
 import { INITIAL_VALUES, SettingsForm, settingsOf, valuesOf, type FormValues } from './settings-form';
 
@@ -47,10 +49,13 @@ function announcement(job: JobState | null | undefined): string {
   }
 }
 
+/** Where the strength slider starts: the image's layout stays, its details change. */
+const DEFAULT_STRENGTH = 0.6;
+
 export function App() {
   const engine = useRequest('engine-status');
   const model = useRequest('model-info');
-  const { job, requestError, starting, generate, cancel } = useJob();
+  const { job, waiting, requestError, starting, generate, cancel } = useJob();
   const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
   const [problem, setProblem] = useState<string>();
   const modelInfo = model.state === 'ready' ? model.value : undefined;
@@ -65,10 +70,13 @@ export function App() {
     );
   }, [job, modelInfo]);
 
-  const busy = starting || isActive(job ?? null);
+  const busy = isActive(job ?? null);
   const engineFailed = engine.state === 'failed' ? engine.error : model.state === 'failed' ? model.error : undefined;
-  const canGenerate = !busy && !engineFailed && modelInfo !== undefined && restored.current;
+  // A job running does not stop Generate: the new one waits in the queue.
+  const canGenerate = !engineFailed && modelInfo !== undefined && restored.current;
   const onGenerate = () => {
+    if (starting) return;
+    setRestoredFrom(undefined);
     const checked = settingsOf(values);
     if ('problem' in checked) {
       setProblem(checked.problem);
@@ -81,6 +89,22 @@ export function App() {
     setValues(next);
     setProblem(undefined);
   };
+  const [restoredFrom, setRestoredFrom] = useState<string>();
+  const onReuse = (item: GalleryItem) => {
+    onChange(valuesOf(reuseSettings(item.params)));
+    setRestoredFrom('The settings of the image are in the form.');
+  };
+  /** img2img from a stored image, at its size. */
+  const onStartFrom = (galleryId: number, width: number, height: number) => {
+    const fits = (s: number) => modelInfo?.sizes.includes(s) ?? false;
+    onChange({
+      ...values,
+      startImage: { galleryId, strength: values.startImage?.strength ?? String(DEFAULT_STRENGTH) },
+      ...(fits(width) && fits(height) ? { width: String(width), height: String(height) } : {}),
+    });
+    setRestoredFrom('The image is the starting image: set the strength and generate.');
+  };
+  const openId = Number(new URLSearchParams(location.search).get('item')) || undefined;
 
   return (
     <main>
@@ -104,12 +128,24 @@ export function App() {
             onCancel={cancel}
             cancelling={job?.status === 'cancelling'}
           />
-          <JobPanel job={job ?? null} onReuseSeed={(seed) => onChange({ ...values, seed: String(seed) })} />
+          <JobPanel
+            job={job ?? null}
+            waiting={waiting}
+            onCancel={cancel}
+            onReuseSeed={(seed) => onChange({ ...values, seed: String(seed) })}
+            onStartFrom={onStartFrom}
+          />
         </div>
+      )}
+      {restoredFrom && (
+        <p class="ok restored" role="status">
+          {restoredFrom}
+        </p>
       )}
       <p class="visually-hidden" role="status">
         {announcement(job)}
       </p>
+      <Gallery openId={openId} onReuse={onReuse} onStartFrom={(item) => onStartFrom(item.id, item.params.width, item.params.height)} />
       <section class="engine-section" aria-labelledby="engine-heading" aria-busy={engine.state === 'loading'}>
         <h2 id="engine-heading" class="visually-hidden">
           GPU engine

@@ -1,10 +1,11 @@
 /**
  * The job's side of the popup: an empty frame before the first job, then the live preview with a progress bar, the
- * stage and the time left, then the image with what made it, Download (the PNG carrying its parameters) and Copy.
+ * stage and the time left, then the image with what made it, Download (the PNG carrying its parameters), Copy and
+ * Use as starting image; below, the jobs waiting their turn.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ErrorNotice } from '../../lib/error-notice';
-import { isActive, type JobState, type TimingKey } from '../../lib/messages';
+import { LIMITS, isActive, type JobState, type TimingKey } from '../../lib/messages';
 import { SAMPLER_LABELS } from '../../lib/samplers';
 
 const STAGE_TEXT: Record<JobState['progress']['stage'], string> = {
@@ -50,7 +51,9 @@ function Progress({ job }: { job: JobState }) {
 
 const TIMING_ORDER: TimingKey[] = ['load', 'text', 'encode', 'denoise', 'decode'];
 
-function Result({ job, onReuseSeed }: { job: JobState; onReuseSeed(seed: number): void }) {
+type StartFrom = (galleryId: number, width: number, height: number) => void;
+
+function Result({ job, onReuseSeed, onStartFrom }: { job: JobState; onReuseSeed(seed: number): void; onStartFrom: StartFrom }) {
   const result = job.result!;
   const [copy, setCopy] = useState<{ ok: boolean; text: string } | null>(null);
   const copyImage = async () => {
@@ -106,7 +109,13 @@ function Result({ job, onReuseSeed }: { job: JobState; onReuseSeed(seed: number)
             Reuse seed
           </button>
         )}
+        {'id' in result.gallery && (
+          <button type="button" onClick={() => onStartFrom((result.gallery as { id: number }).id, result.width, result.height)}>
+            Use as starting image
+          </button>
+        )}
       </div>
+      {'error' in result.gallery && <p class="notice warning">{result.gallery.error}</p>}
       {copy && (
         <p class={copy.ok ? 'ok' : 'bad'} role="status">
           {copy.text}
@@ -116,7 +125,37 @@ function Result({ job, onReuseSeed }: { job: JobState; onReuseSeed(seed: number)
   );
 }
 
-export function JobPanel({ job, onReuseSeed }: { job: JobState | null; onReuseSeed(seed: number): void }) {
+function Waiting({ jobs, onCancel }: { jobs: JobState[]; onCancel(jobId: string): void }) {
+  return (
+    <div class="waiting">
+      <h3>Waiting ({jobs.length})</h3>
+      <ol>
+        {jobs.map((j) => (
+          <li key={j.jobId}>
+            <span class="prompt-line" title={j.settings.prompt}>
+              {j.source === 'menu' ? 'From the page: ' : ''}
+              {j.settings.prompt}
+            </span>
+            <button type="button" class="link" onClick={() => onCancel(j.jobId)} aria-label={`Cancel the waiting job “${j.settings.prompt.slice(0, 60)}”`}>
+              Cancel
+            </button>
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+interface Props {
+  job: JobState | null;
+  /** Jobs queued after it. */
+  waiting: JobState[];
+  onCancel(jobId: string): void;
+  onReuseSeed(seed: number): void;
+  onStartFrom: StartFrom;
+}
+
+export function JobPanel({ job, waiting, onCancel, onReuseSeed, onStartFrom }: Props) {
   const active = isActive(job);
   const image = job?.status === 'done' ? job.result!.image : active ? job!.preview : null;
   return (
@@ -135,9 +174,15 @@ export function JobPanel({ job, onReuseSeed }: { job: JobState | null; onReuseSe
         )}
       </div>
       {active && <Progress job={job!} />}
-      {job?.status === 'done' && <Result key={job.jobId} job={job} onReuseSeed={onReuseSeed} />}
+      {job && job.cutChars > 0 && (
+        <p class="notice warning">
+          The selected text is longer than a prompt can be: its first {LIMITS.promptChars} characters are the prompt, and the last {job.cutChars} were left out.
+        </p>
+      )}
+      {job?.status === 'done' && <Result key={job.jobId} job={job} onReuseSeed={onReuseSeed} onStartFrom={onStartFrom} />}
       {job?.status === 'cancelled' && <p class="muted">The generation was cancelled.</p>}
       {job?.status === 'failed' && <ErrorNotice error={Object.assign(new Error(job.error!.message), { name: job.error!.name })} title="The generation failed" />}
+      {waiting.length > 0 && <Waiting jobs={waiting} onCancel={onCancel} />}
     </section>
   );
 }

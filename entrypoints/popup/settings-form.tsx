@@ -8,6 +8,7 @@ import type { SchedulerName } from '../../engine/schedulers/types';
 import { SCHEDULER_NAMES } from '../../engine/schedulers/types';
 import { LIMITS, settingsProblem, type GenerationSettings, type ModelInfo } from '../../lib/messages';
 import { SAMPLER_LABELS } from '../../lib/samplers';
+import { StartImageField, type StartImageValue } from './start-image';
 
 export interface FormValues {
   prompt: string;
@@ -18,6 +19,8 @@ export interface FormValues {
   height: string;
   seed: string;
   scheduler: SchedulerName | '';
+  /** img2img: the gallery image to start from, or null for text only. */
+  startImage: StartImageValue | null;
 }
 
 export const INITIAL_VALUES: FormValues = {
@@ -29,6 +32,7 @@ export const INITIAL_VALUES: FormValues = {
   height: '',
   seed: '',
   scheduler: '',
+  startImage: null,
 };
 
 export function valuesOf(settings: GenerationSettings): FormValues {
@@ -41,6 +45,7 @@ export function valuesOf(settings: GenerationSettings): FormValues {
     height: String(settings.height),
     seed: settings.seed === null ? '' : String(settings.seed),
     scheduler: settings.scheduler,
+    startImage: settings.startImage ? { galleryId: settings.startImage.galleryId, strength: String(settings.startImage.strength) } : null,
   };
 }
 
@@ -56,6 +61,7 @@ export function settingsOf(values: FormValues): { settings: GenerationSettings }
     height: number(values.height),
     seed: values.seed.trim() === '' ? null : number(values.seed),
     scheduler: values.scheduler,
+    ...(values.startImage ? { startImage: { galleryId: values.startImage.galleryId, strength: number(values.startImage.strength) } } : {}),
   };
   const problem = settingsProblem(settings);
   return problem === undefined ? { settings: settings as GenerationSettings } : { problem: problem[0]!.toUpperCase() + problem.slice(1) + '.' };
@@ -66,9 +72,9 @@ interface Props {
   onChange(values: FormValues): void;
   /** undefined until the engine has opened the model: sizes and schedulers come from it. */
   model: ModelInfo | undefined;
-  /** A job is queued or running: Generate waits, Cancel shows. */
+  /** A job is queued or running: Cancel shows (Generate queues another). */
   busy: boolean;
-  /** The engine is ready and no job is running. */
+  /** The engine is ready. */
   canGenerate: boolean;
   /** What is wrong with the values, after a Generate that could not start. */
   problem: string | undefined;
@@ -82,15 +88,13 @@ export function SettingsForm({ values, onChange, model, busy, canGenerate, probl
   const generateButton = useRef<HTMLButtonElement>(null);
   const cancelButton = useRef<HTMLButtonElement>(null);
   useEffect(() => prompt.current?.focus(), []);
-  // The button in focus disappears or is disabled when a job starts or ends: focus moves to its counterpart instead
-  // of falling back to the page.
+  // Cancel disappears when the job ends: focus moves to Generate instead of falling back to the page.
   const focusedButton = useRef<'generate' | 'cancel' | null>(null);
-  // Blur towards another element is the user moving on; a disabled or removed button blurs towards nothing.
+  // Blur towards another element is the user moving on; a removed button blurs towards nothing.
   const forget = (event: FocusEvent) => {
     if (event.relatedTarget) focusedButton.current = null;
   };
   useEffect(() => {
-    if (busy && focusedButton.current === 'generate') cancelButton.current?.focus();
     if (!busy && focusedButton.current === 'cancel') generateButton.current?.focus();
   }, [busy]);
   const set = (key: keyof FormValues) => (event: Event) => onChange({ ...values, [key]: (event.currentTarget as HTMLInputElement).value });
@@ -186,6 +190,8 @@ export function SettingsForm({ values, onChange, model, busy, canGenerate, probl
       <p id="seed-hint" class="hint">
         Leave the seed empty for a random one; the same seed and settings give the same image.
       </p>
+
+      {values.startImage && <StartImageField value={values.startImage} onChange={(startImage) => onChange({ ...values, startImage })} />}
 
       {problem && (
         <p id="form-problem" class="notice error" role="alert">

@@ -122,7 +122,8 @@ describe('generating from the popup', () => {
       const progress = page.getByRole('progressbar', { name: 'Generation progress' });
       expect(Number(await progress.getAttribute('value'))).toBeGreaterThan(0);
       expect(await page.getByRole('button', { name: 'Cancel' }).isEnabled()).toBe(true);
-      expect(await generateButton(page).isDisabled()).toBe(true);
+      // Another Generate would queue a job behind this one.
+      expect(await generateButton(page).isEnabled()).toBe(true);
       expect(await badge()).toMatch(/^\d{1,2}%$/);
       await page.close();
 

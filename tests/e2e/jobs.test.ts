@@ -1,0 +1,267 @@
+/**
+ * Jobs beyond the popup's own, through the built extension in Debian's Chromium (headless, WebGPU on SwiftShader):
+ * generating from text selected on a page through the context menu's handler (Playwright cannot click native menus,
+ * so the test calls the function the menu calls, on the service worker's global scope), its notification and the
+ * gallery item it opens; re-using a gallery item's parameters; the order of a queue of popup and menu jobs, which a
+ * stopped service worker does not lose, and a job whose offscreen document is closed mid-run failing with the reason
+ * while the queue goes on; and img2img from a result.
+ *
+ * The generations are 64 × 64 with one or two steps and no classifier-free guidance: the defaults the menu jobs use
+ * are set to that in the settings store, as the options page would.
+ */
+import type { Page, Worker } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
+import { dataUrlBytes } from '../../lib/data-url';
+import type { JobState } from '../../lib/messages';
+import { decodeImagePng } from '../../lib/png';
+import { GENERATION_DEFAULTS_KEY, type GenerationDefaults } from '../../lib/selection-job';
+
+const DEFAULTS: GenerationDefaults = { steps: 1, guidance: 1, width: 64, height: 64, scheduler: 'euler', negativePrompt: 'blurry' };
+// The first generation compiles every pipeline in SwiftShader, on a machine shared with other work.
+const GENERATION_TIMEOUT = 600_000;
+
+type Chrome = {
+  runtime: { sendMessage(m: unknown): Promise<{ value: unknown }> };
+  notifications: { getAll(): Promise<Record<string, boolean>> };
+  offscreen: { closeDocument(): Promise<void> };
+};
+type WorkerScope = {
+  chrome: Chrome;
+  generateFromSelection(info: { menuItemId: string; selectionText?: string; editable: boolean; pageUrl: string }): Promise<JobState | undefined>;
+  openNotification(id: string): Promise<void>;
+};
+
+/** The background's queue: the last finished job, then those still to finish. */
+async function jobs(page: Page): Promise<JobState[]> {
+  return page.evaluate(async () => {
+    const { runtime } = (globalThis as unknown as { chrome: Chrome }).chrome;
+    return (await runtime.sendMessage({ target: 'background', type: 'jobs', id: 'test' })).value as JobState[];
+  });
+}
+
+/** Gallery records as stored, oldest first: key and prompt. */
+function galleryRecords(page: Page): Promise<{ id: number; prompt: string; strength?: number }[]> {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('sd-webgpu');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction('gallery').objectStore('gallery').getAll();
+          all.onsuccess = () => {
+            open.result.close();
+            const records = all.result as { id: number; params: { settings: { prompt: string; startImage?: { strength: number } } } }[];
+            resolve(records.map((r) => ({ id: r.id, prompt: r.params.settings.prompt, strength: r.params.settings.startImage?.strength })));
+          };
+        };
+      }),
+  );
+}
+
+describe('jobs from the context menu, the queue and the gallery', () => {
+  let browser: ExtensionBrowser;
+  let popup: Page;
+  let worker: Worker;
+  /** The text selected on the test page and the seed its job drew. */
+  let selected: { text: string; seed: number; galleryId: number };
+
+  const generateButton = (page: Page) => page.getByRole('button', { name: 'Generate', exact: true });
+  const resultImage = (page: Page) => page.getByRole('img', { name: /^Generated image/ });
+
+  /** Calls the context menu's handler as Chromium would for a selection on `pageUrl`. */
+  function menuClick(selectionText: string, pageUrl = 'https://page.test/'): Promise<JobState | undefined> {
+    return worker.evaluate(
+      ([text, url]) => (globalThis as unknown as WorkerScope).generateFromSelection({ menuItemId: 'generate-from-selection', selectionText: text, editable: false, pageUrl: url }),
+      [selectionText, pageUrl] as const,
+    );
+  }
+
+  /** Waits until the queue has nothing left to run; returns the last finished job. */
+  async function settled(page: Page): Promise<JobState> {
+    await expect.poll(async () => (await jobs(page)).filter((j) => ['queued', 'running', 'cancelling'].includes(j.status)).length, { timeout: GENERATION_TIMEOUT, interval: 500 }).toBe(0);
+    return (await jobs(page))[0]!;
+  }
+
+  beforeAll(async () => {
+    browser = await launchWithExtension(WEBGPU_ARGS);
+    worker = browser.context.serviceWorkers()[0]!;
+    popup = await browser.open('popup.html');
+    await popup.setViewportSize({ width: 600, height: 800 });
+    await popup.waitForFunction(() => document.querySelector<HTMLButtonElement>('button[type=submit]')?.disabled === false, undefined, { timeout: 120_000 });
+    // The defaults the options page keeps in the settings store; menu jobs read them there.
+    await popup.evaluate(
+      ([key, defaults]) =>
+        new Promise<void>((resolve, reject) => {
+          const open = indexedDB.open('sd-webgpu');
+          open.onsuccess = () => {
+            const tx = open.result.transaction('settings', 'readwrite');
+            tx.objectStore('settings').put(defaults, key);
+            tx.oncomplete = () => {
+              open.result.close();
+              resolve();
+            };
+            tx.onerror = () => reject(tx.error);
+          };
+          open.onerror = () => reject(open.error);
+        }),
+      [GENERATION_DEFAULTS_KEY, DEFAULTS] as const,
+    );
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('offers the keyboard shortcut that opens the popup', async () => {
+    const commands = await popup.evaluate(() =>
+      (globalThis as unknown as { chrome: { commands: { getAll(): Promise<{ name: string; shortcut: string }[]> } } }).chrome.commands.getAll(),
+    );
+    expect(commands).toContainEqual(expect.objectContaining({ name: '_execute_action', shortcut: 'Alt+Shift+G' }));
+  });
+
+  it(
+    'generates from text selected on a page; the notification opens the image, which is in the gallery',
+    async () => {
+      const page = await browser.context.newPage();
+      await page.route('https://page.test/', (route) =>
+        route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>Test page</title><p id="t">A <b>lighthouse</b>\n  on a <i>cliff</i> at dusk</p>' }),
+      );
+      await page.goto('https://page.test/');
+      const text = await page.evaluate(() => {
+        const range = document.createRange();
+        range.selectNodeContents(document.getElementById('t')!);
+        getSelection()!.removeAllRanges();
+        getSelection()!.addRange(range);
+        return getSelection()!.toString();
+      });
+      const queued = await menuClick(text);
+      expect(queued).toMatchObject({ status: 'queued', source: 'menu', cutChars: 0, settings: { ...DEFAULTS, prompt: 'A lighthouse on a cliff at dusk', seed: null } });
+      // An empty selection makes no job.
+      expect(await menuClick('  \n ')).toBeUndefined();
+
+      const done = await settled(popup);
+      expect(done).toMatchObject({ jobId: queued!.jobId, status: 'done', result: { gallery: { id: expect.any(Number) } } });
+      const galleryId = (done.result!.gallery as { id: number }).id;
+      selected = { text: done.settings.prompt, seed: done.seed, galleryId };
+
+      // The notification names the gallery item; clicking it opens the item in a tab.
+      const notifications = await worker.evaluate(() => (globalThis as unknown as WorkerScope).chrome.notifications.getAll());
+      expect(Object.keys(notifications)).toContain(`gallery-${galleryId}`);
+      const [tab] = await Promise.all([
+        browser.context.waitForEvent('page'),
+        worker.evaluate((id) => (globalThis as unknown as WorkerScope).openNotification(id), `gallery-${galleryId}`),
+      ]);
+      await tab.waitForLoadState();
+      expect(new URL(tab.url()).search).toBe(`?item=${galleryId}`);
+      const dialog = tab.getByRole('dialog');
+      await dialog.waitFor();
+      expect(await dialog.getByRole('img', { name: `History image: ${selected.text}` }).count()).toBe(1);
+      expect(await dialog.locator('.result-facts').innerText()).toMatch(new RegExp(`Seed\\s+${done.seed}\\s+Size\\s+64 × 64`));
+      await tab.close();
+
+      // The popup's gallery shows it.
+      await popup.getByRole('img', { name: `History image: ${selected.text}` }).first().waitFor();
+      await page.close();
+    },
+    GENERATION_TIMEOUT,
+  );
+
+  it('re-using a gallery item restores all its parameters into the form', async () => {
+    expect(selected, 'the menu job made no image').toBeDefined();
+    await popup.getByLabel('Prompt', { exact: true }).fill('something else');
+    await popup.getByLabel('Steps').fill('9');
+    await popup.getByLabel('Seed').fill('');
+    await popup.getByRole('button', { name: `History image: ${selected.text}` }).first().click();
+    const dialog = popup.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Reuse settings' }).click();
+    expect(await dialog.count()).toBe(0);
+    expect(await popup.getByLabel('Prompt', { exact: true }).inputValue()).toBe(selected.text);
+    expect(await popup.getByLabel('Negative prompt').inputValue()).toBe(DEFAULTS.negativePrompt);
+    expect(await popup.getByLabel('Steps').inputValue()).toBe(String(DEFAULTS.steps));
+    expect(await popup.getByLabel('Guidance').inputValue()).toBe(String(DEFAULTS.guidance));
+    expect(await popup.getByLabel('Width').inputValue()).toBe('64');
+    expect(await popup.getByLabel('Height').inputValue()).toBe('64');
+    expect(await popup.getByLabel('Scheduler').inputValue()).toBe(DEFAULTS.scheduler);
+    // The seed that was drawn, so the same image comes back.
+    expect(await popup.getByLabel('Seed').inputValue()).toBe(String(selected.seed));
+    await popup.getByText('The settings of the image are in the form.').waitFor();
+  });
+
+  it(
+    'runs popup and menu jobs in the order asked, through a stopped service worker',
+    async () => {
+      const before = (await galleryRecords(popup)).length;
+      const prompt = popup.getByLabel('Prompt', { exact: true });
+      await popup.getByLabel('Seed').fill('11');
+      await prompt.fill('first from the popup');
+      await generateButton(popup).click();
+      await menuClick('second from a page');
+      await prompt.fill('third from the popup');
+      await generateButton(popup).click();
+      await popup.getByRole('heading', { name: 'Waiting (2)' }).waitFor();
+
+      // Chromium stops idle workers at will: the queue is in storage, and the runner's next update wakes a new one.
+      const cdp = await browser.context.newCDPSession(popup);
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.stopAllWorkers');
+
+      await settled(popup);
+      const made = (await galleryRecords(popup)).slice(before);
+      expect(made.map((r) => r.prompt)).toEqual(['first from the popup', 'second from a page', 'third from the popup']);
+
+    },
+    GENERATION_TIMEOUT,
+  );
+
+  it(
+    'starts from a result (img2img) with the strength chosen',
+    async () => {
+      await resultImage(popup).waitFor();
+      const start = (await jobs(popup))[0]!;
+      await popup.getByRole('button', { name: 'Use as starting image' }).click();
+      const strength = popup.getByLabel(/^Strength/);
+      await strength.fill('0.5');
+      await popup.getByLabel('Steps').fill('2');
+      await popup.getByLabel('Prompt', { exact: true }).fill('the same, changed');
+      await generateButton(popup).click();
+      const done = await settled(popup);
+      const startId = (start.result!.gallery as { id: number }).id;
+      expect(done).toMatchObject({ status: 'done', settings: { prompt: 'the same, changed', startImage: { galleryId: startId, strength: 0.5 } } });
+      expect(done.result!.timings.encode).toBeGreaterThan(0);
+      const png = decodeImagePng(dataUrlBytes(done.result!.image));
+      expect(png.parameters).toMatchObject({ prompt: 'the same, changed', strength: 0.5, steps: 2 });
+      expect((await galleryRecords(popup)).at(-1)).toMatchObject({ prompt: 'the same, changed', strength: 0.5 });
+    },
+    GENERATION_TIMEOUT,
+  );
+
+  it(
+    'a job whose engine closes mid-run fails with the reason, and the next job starts in a new engine',
+    async () => {
+      const prompt = popup.getByLabel('Prompt', { exact: true });
+      // The worker that runs now (the one above was stopped).
+      worker = browser.context.serviceWorkers().at(-1)!;
+      await popup.getByRole('button', { name: 'Remove' }).click();
+      // Steps enough that the document is closed while the job runs.
+      await popup.getByLabel('Steps').fill('4');
+      await prompt.fill('lost with its engine');
+      await generateButton(popup).click();
+      await prompt.fill('made by a new engine');
+      await generateButton(popup).click();
+      await popup.getByRole('heading', { name: 'Waiting (1)' }).waitFor();
+      await popup.getByRole('img', { name: 'Preview of the image being generated' }).waitFor({ timeout: GENERATION_TIMEOUT });
+      await worker.evaluate(() => (globalThis as unknown as WorkerScope).chrome.offscreen.closeDocument());
+      await expect.poll(async () => (await jobs(popup)).map((j) => [j.settings.prompt, j.status, j.error?.name]), { timeout: 60_000 }).toEqual([
+        ['lost with its engine', 'failed', 'EngineStoppedError'],
+        ['made by a new engine', 'running', undefined],
+      ]);
+      // A new offscreen document runs it (compiling its pipelines again takes minutes on SwiftShader: not waited for).
+      const runner = await popup.evaluate(async () => {
+        const { runtime } = (globalThis as unknown as { chrome: Chrome }).chrome;
+        return (await runtime.sendMessage({ target: 'offscreen', type: 'runner-state', id: 'test' })).value as { running: JobState | null };
+      });
+      expect(runner.running?.settings.prompt).toBe('made by a new engine');
+    },
+    GENERATION_TIMEOUT,
+  );
+});
