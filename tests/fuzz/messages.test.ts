@@ -33,6 +33,8 @@ function job(status: JobState['status']): JobState {
     createdAt: 1,
     version: 3,
     status,
+    source: 'menu',
+    cutChars: 0,
     settings,
     seed: 42,
     model: 'tiny-sd1',
@@ -40,7 +42,7 @@ function job(status: JobState['status']): JobState {
     preview: status === 'queued' ? null : PNG,
     etaMs: status === 'running' ? 1200 : null,
     updatedAt: 2,
-    result: status === 'done' ? { image: PNG, width: 64, height: 64, truncated: { prompt: 0, negativePrompt: 0 }, timings: { total: 10 } } : null,
+    result: status === 'done' ? { image: PNG, width: 64, height: 64, truncated: { prompt: 0, negativePrompt: 0 }, timings: { total: 10 }, gallery: { id: 3 } } : null,
     error: status === 'failed' ? { name: 'DeviceLostError', message: 'The GPU device was lost.' } : null,
   };
 }
@@ -54,6 +56,10 @@ const REQUESTS: RequestMessage[] = [
   { target: 'background', type: 'job-state', id: 'r6' },
   { target: 'background', type: 'run-tuner', id: 'r7', budgetSeconds: 120 },
   { target: 'offscreen', type: 'tuner-state', id: 'r8' },
+  { target: 'background', type: 'generate', id: 'r9', settings: { ...settings, startImage: { galleryId: 3, strength: 0.5 } } },
+  { target: 'background', type: 'jobs', id: 'r12' },
+  { target: 'offscreen', type: 'run-job', id: 'r11', job: job('running') },
+  { target: 'offscreen', type: 'runner-state', id: 'r12' },
 ];
 
 const tunerRow = { op: 'gemm', shape: 'GEMM 128×32×96', default: 'tile 64×64×16', chosen: 'tile 32×32×32', defaultMs: 87, ms: 20 };
@@ -73,6 +79,9 @@ const RESULTS: { [T in RequestType]: unknown[] } = {
   'job-state': [null, job('running'), job('done'), job('failed'), job('cancelled')],
   'run-tuner': [tuner],
   'tuner-state': [tuner, { ...tuner, status: 'idle', done: 0, total: 0, current: null, updated: null, rows: [] }, { ...tuner, status: 'failed', error: { name: 'DeviceLostError', message: 'lost' } }],
+  jobs: [[], [job('done'), job('queued')]],
+  'run-job': [{ accepted: true }],
+  'runner-state': [{ running: null, finished: null }, { running: job('running'), finished: job('failed') }],
 };
 
 type Kind = 'request' | 'event' | 'response';
