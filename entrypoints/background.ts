@@ -164,12 +164,13 @@ export default defineBackground(() => {
         return resultResponse(request, await queue.current());
       case 'jobs':
         return resultResponse(request, await queue.list());
-      case 'engine-status':
-      case 'model-info':
+      case 'run-job':
+      case 'runner-state':
+        throw new MessageError(`${request.type} requests are the queue's to send`);
+      default:
+        // The engine's and the model store's requests are the offscreen document's to answer.
         await ensureOffscreenDocument();
         return forward({ ...request, target: 'offscreen' });
-      default:
-        throw new MessageError(`${request.type} requests are the offscreen document's to answer`);
     }
   });
   // The runner's updates of the job it runs.
