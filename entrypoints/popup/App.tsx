@@ -125,7 +125,7 @@ export function App() {
             canGenerate={canGenerate}
             problem={problem}
             onGenerate={onGenerate}
-            onCancel={cancel}
+            onCancel={() => cancel()}
             cancelling={job?.status === 'cancelling'}
           />
           <JobPanel
