@@ -89,11 +89,13 @@ describe('generating from the popup', () => {
   let expected: Promise<Float32Array>;
 
   beforeAll(async () => {
+    // Launched first: loading the model in Node blocks this process's event loop for seconds at a time, long enough
+    // on a busy machine for Playwright's wait for the extension's service worker to time out.
+    browser = await launchWithExtension(WEBGPU_ARGS);
     // Computed while the browser generates: both wait on SwiftShader's compiles more than on each other.
     expected = nodeImage();
     // Held until the comparison awaits it, so a failure there is reported by that test, not as an unhandled rejection.
     expected.catch(() => undefined);
-    browser = await launchWithExtension(WEBGPU_ARGS);
   });
   afterAll(async () => {
     await browser?.close();
