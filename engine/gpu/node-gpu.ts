@@ -27,6 +27,8 @@ export async function nodeGpu(): Promise<GPU> {
   }
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
-  instance = webgpu.create([]);
+  // Browsers round GPU timestamps to about 0.1 ms (a privacy measure against timing attacks); in Node there is no
+  // page to protect, and the profiler and auto-tuner need the full resolution to tell sub-millisecond kernels apart.
+  instance = webgpu.create(['disable-dawn-features=timestamp_quantization']);
   return instance;
 }
