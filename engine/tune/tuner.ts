@@ -365,11 +365,16 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
           problem.dispose();
         }
       }
-    } else if (s.op === 'conv' && !slice.stop) {
+    } else if (s.op === 'conv') {
       const weightShape: ConvWeightShape = { op: 'conv-algorithm', format: s.format, cin: s.cin, cout: s.cout, stride: s.stride };
       const wkey = shapeKey(weightShape);
       const group = weights.get(wkey) ?? { shape: weightShape, ms: { direct: 0, winograd: 0 }, complete: true };
       weights.set(wkey, group);
+      // A weight's algorithm is chosen only from every one of its shapes timed with both algorithms.
+      group.complete &&= !slice.stop;
+    }
+    if (s.op === 'conv' && !slice.stop) {
+      const group = weights.get(shapeKey({ op: 'conv-algorithm', format: s.format, cin: s.cin, cout: s.cout, stride: s.stride }))!;
       const problems = convProblems(ctx, s);
       let reference: Float32Array | undefined;
       const measured = new Set<string>();
