@@ -2,7 +2,9 @@
  * Benchmarks: `npm run bench -- [suite …] [--repeat N] [--filter TEXT] [--weights FORMAT] [--tuning PATH|off] [--no-write]`; no suite
  * names runs them all. Suites: `ops` (kernels at Stable Diffusion 1.5 shapes), `quality` (image PSNR of each weight
  * format against the reference pipeline; `--filter f16` runs one format), `unet` (one bench-unet evaluation on our
- * engine in Node), `ort` (bench-unet side by side with onnxruntime-web in headless Chromium). `--tuning`: the
+ * engine in Node), `ort` (bench-unet side by side with onnxruntime-web in headless Chromium), `plan` (real SD 1.5 / 2.1
+ * models planned without GPU work: dispatches, peak memory, largest buffer); on demand only, `sd15` (one real-size
+ * SD 1.5 UNet evaluation: many minutes on a CPU adapter). `--tuning`: the
  * auto-tuner's table for this adapter (default: the cache file of `npm run tune`; `off`: default configurations).
  *
  * Every figure is printed with the adapter it ran on; nothing here asserts speed. Each suite's output also replaces
@@ -17,7 +19,9 @@ import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
 import type { TuningTable } from '../engine/tune/table';
 import { runOpsBench } from './bench-ops';
 import { runOrtBench } from './bench-ort';
+import { runPlanBench } from './bench-plan';
 import { runQualityBench } from './bench-quality';
+import { runSd15Bench } from './bench-sd15';
 import { runUNetBench } from './bench-unet';
 import { BENCHMARKS_FILE, updateSection } from './benchmarks-md';
 import { tuningTableFor } from './tuning-file';
@@ -42,6 +46,12 @@ const SUITES: Record<string, Suite> = {
   quality: runQualityBench,
   unet: runUNetBench,
   ort: runOrtBench,
+  plan: runPlanBench,
+};
+
+/** Suites that run only when named: they take many minutes on a CPU adapter. */
+const ON_DEMAND: Record<string, Suite> = {
+  sd15: runSd15Bench,
 };
 
 /** Runs `fn`, passing what it prints through to the terminal and returning it too. */
@@ -69,8 +79,9 @@ async function main(): Promise<void> {
     strict: true,
   });
   const names = positionals.length ? positionals : Object.keys(SUITES);
-  const unknown = names.filter((n) => !SUITES[n]);
-  if (unknown.length) throw new Error(`Unknown suite ${unknown.join(', ')}; suites: ${Object.keys(SUITES).join(', ')}.`);
+  const suite = (name: string) => SUITES[name] ?? ON_DEMAND[name];
+  const unknown = names.filter((n) => !suite(n));
+  if (unknown.length) throw new Error(`Unknown suite ${unknown.join(', ')}; suites: ${[...Object.keys(SUITES), ...Object.keys(ON_DEMAND)].join(', ')}.`);
   const repeat = Number(values.repeat ?? 5);
   if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a positive integer.');
   const weights = values.weights as StorageFormat | undefined;
@@ -82,7 +93,7 @@ async function main(): Promise<void> {
   console.log(`Adapter: ${adapterName(ctx.adapter)}  ·  ${date}  ·  repeat ${repeat} (median)`);
   try {
     for (const name of names) {
-      const { result, text } = await capture(() => SUITES[name]!(ctx, options));
+      const { result, text } = await capture(() => suite(name)!(ctx, options));
       if (values['no-write']) continue;
       const flags = args.filter((a) => !positionals.includes(a) && a !== '--no-write');
       const command = `npm run bench -- ${[name, ...flags].join(' ')}`;

@@ -12,7 +12,8 @@
  * drawn in NCHW order (the layout of the fixtures and of `--init-latents` files) and transposed.
  *
  * Memory modes: 'fast' keeps every stage loaded between generations; 'low' frees the text encoder before the UNet
- * runs and the UNet before the VAE, and loads them again for the next generation.
+ * runs and the UNet before the VAE (with the pooled buffers each used), and loads them again for the next
+ * generation. engine/plan.ts follows the same order to report a generation's peak memory without a GPU.
  */
 import type { GpuContext } from './gpu/context';
 import { adapterName } from './gpu/device';
@@ -231,7 +232,7 @@ export class StableDiffusion {
       await ctx.sync();
       return out;
     });
-    if (this.options.memory === 'low') this.freeText();
+    this.lowMemoryFree(() => this.freeText());
     progress('text', 1, 1);
 
     const unet = await timed('load', () => this.unetStage());
@@ -276,7 +277,7 @@ export class StableDiffusion {
         }
       });
       unet.releaseCrossKV(ctx, kv);
-      if (this.options.memory === 'low') this.freeUnet();
+      this.lowMemoryFree(() => this.freeUnet());
 
       checkCancel();
       progress('decode', 0, 1);
@@ -290,7 +291,7 @@ export class StableDiffusion {
         ctx.release(out);
         return pixels.map((v) => Math.min(1, Math.max(0, v / 2 + 0.5)));
       });
-      if (this.options.memory === 'low') this.freeDecoder();
+      this.lowMemoryFree(() => this.freeDecoder());
       progress('decode', 1, 1);
       return {
         image,
@@ -373,6 +374,16 @@ export class StableDiffusion {
       }
     }
     return out;
+  }
+
+  /**
+   * 'low' memory: frees a stage's weights and then the pool's buffers, whose sizes the next stage would mostly not
+   * reuse. Called only between submits (after a read or sync), as `BufferPool.trim` needs.
+   */
+  private lowMemoryFree(free: () => void): void {
+    if (this.options.memory !== 'low') return;
+    free();
+    this.ctx.pool.trim();
   }
 
   private freeText(): void {

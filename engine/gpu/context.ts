@@ -37,7 +37,12 @@ export interface Program {
 export interface ContextOptions extends AcquireOptions {
   /** Take GPU timestamps per dispatch (when the adapter supports them). */
   timing?: boolean;
+  /** Attention's per-dispatch score budget in bytes (engine/ops/attention.ts); default 128 MiB. */
+  attentionBudgetBytes?: number;
 }
+
+/** Attention's default per-dispatch budget: bytes of the (never stored) score matrix one query chunk stands for. */
+export const DEFAULT_ATTENTION_BUDGET = 128 * 1024 * 1024;
 
 const ARENA_BYTES = 64 * 1024;
 const MAX_DISPATCHES_PER_BATCH = 512;
@@ -68,7 +73,13 @@ export class GpuContext {
   private arenas: Arena[] = [];
   private arenaIndex = 0;
   private weightBytes = 0;
+  private peakBytes = 0;
   private readonly uniformAlign: number;
+  /**
+   * Bytes of scores one attention dispatch may stand for: smaller budgets mean shorter dispatches (GPU watchdogs,
+   * responsiveness) and more of them. A setting; ops read it unless a call passes its own.
+   */
+  attentionBudgetBytes = DEFAULT_ATTENTION_BUDGET;
 
   private constructor(
     readonly device: GPUDevice,
@@ -90,7 +101,9 @@ export class GpuContext {
 
   static async create(gpu: GPU | undefined, options: ContextOptions = {}): Promise<GpuContext> {
     const { device, summary } = await acquireDevice(gpu, options);
-    return new GpuContext(device, summary, options.timing ?? false);
+    const ctx = new GpuContext(device, summary, options.timing ?? false);
+    if (options.attentionBudgetBytes !== undefined) ctx.attentionBudgetBytes = options.attentionBudgetBytes;
+    return ctx;
   }
 
   /** Wraps a device acquired elsewhere (the caller keeps the adapter summary). */
@@ -109,20 +122,27 @@ export class GpuContext {
 
   /** A pooled f32 activation tensor; give it back with `release`. */
   empty(shape: readonly number[], label: string): Tensor {
-    this.checkAlive();
-    const byteLength = numel(shape) * 4;
-    if (byteLength > this.maxBindingBytes) throw new BufferTooLargeError(`${label} ${shapeString(shape)}`, byteLength, this.maxBindingBytes);
-    return { shape: [...shape], format: 'f32', buffer: this.pool.acquire(byteLength, label), byteOffset: 0, byteLength, label };
+    return this.pooled(shape, label, false);
   }
 
   /** A pooled f32 tensor holding `data`. */
   upload(data: Float32Array, shape: readonly number[], label: string): Tensor {
     if (data.length !== numel(shape)) throw new EngineError(`${label}: ${data.length} values for shape ${shapeString(shape)}`);
-    const t = this.empty(shape, label);
+    const t = this.pooled(shape, label, true);
     this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     return t;
   }
 
+  private pooled(shape: readonly number[], label: string, hostWrite: boolean): Tensor {
+    this.checkAlive();
+    const byteLength = numel(shape) * 4;
+    if (byteLength > this.maxBindingBytes) throw new BufferTooLargeError(`${label} ${shapeString(shape)}`, byteLength, this.maxBindingBytes);
+    const buffer = this.pool.acquire(byteLength, label, hostWrite);
+    this.notePeak();
+    return { shape: [...shape], format: 'f32', buffer, byteOffset: 0, byteLength, label };
+  }
+
+  /** Gives pooled tensors back; their buffers serve later tensors at once (see engine/gpu/buffer-pool.ts). */
   release(...tensors: (Tensor | undefined)[]): void {
     for (const t of tensors) if (t) this.pool.release(t.buffer);
   }
@@ -140,6 +160,7 @@ export class GpuContext {
       new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       buffer.unmap();
       this.weightBytes += size;
+      this.notePeak();
       return buffer;
     };
     const buffer = make(data, '');
@@ -157,6 +178,7 @@ export class GpuContext {
     const make = (size: number, what: string) => {
       if (size > this.maxBindingBytes) throw new BufferTooLargeError(`${label} ${shapeString(shape)}`, size, this.maxBindingBytes);
       this.weightBytes += size;
+      this.notePeak();
       return this.device.createBuffer({ size, label: `${label}${what}`, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC });
     };
     const buffer = make(Math.max(4, bytes.data), '');
@@ -263,9 +285,22 @@ export class GpuContext {
     }
   }
 
-  /** Memory held by this context: pooled intermediates and weights. */
-  memory(): PoolStats & { weightBytes: number } {
-    return { ...this.pool.getStats(), weightBytes: this.weightBytes };
+  /**
+   * Memory held by this context: pooled intermediates and weights; `peakBytes` is the most both held together
+   * since the context was made or `resetPeaks` was called.
+   */
+  memory(): PoolStats & { weightBytes: number; peakBytes: number } {
+    return { ...this.pool.getStats(), weightBytes: this.weightBytes, peakBytes: this.peakBytes };
+  }
+
+  /** Starts the peaks (pool and total) again from what is held now. */
+  resetPeaks(): void {
+    this.pool.resetPeaks();
+    this.peakBytes = this.pool.allocatedBytes + this.weightBytes;
+  }
+
+  private notePeak(): void {
+    this.peakBytes = Math.max(this.peakBytes, this.pool.allocatedBytes + this.weightBytes);
   }
 
   /** Largest number of workgroups in one grid dimension. */

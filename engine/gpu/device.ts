@@ -39,6 +39,11 @@ export interface AcquireOptions {
   powerPreference?: GPUPowerPreference;
   /** Leave optional features off, e.g. to test the path adapters without them take. */
   disableFeatures?: readonly GPUFeatureName[];
+  /**
+   * Keep WebGPU's default buffer limits (128 MiB bindings, 256 MiB buffers) instead of the adapter's: runs as an
+   * adapter that offers no more would (benchmarks, memory checks).
+   */
+  defaultBufferLimits?: boolean;
 }
 
 export interface AcquiredDevice {
@@ -57,6 +62,7 @@ export async function acquireDevice(gpu: GPU | undefined, options: AcquireOption
   );
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS_WE_RAISE) {
+    if (options.defaultBufferLimits && (name === 'maxStorageBufferBindingSize' || name === 'maxBufferSize')) continue;
     const value = (adapter.limits as unknown as Record<string, number | undefined>)[name];
     if (typeof value === 'number') requiredLimits[name] = value;
   }

@@ -35,8 +35,7 @@ import { resolveOutput, uniforms, type GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { isChannelSlice, shapeString, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor';
 
-/** Default per-dispatch budget: the bytes of the (never stored) score matrix one query chunk stands for. */
-export const DEFAULT_ATTENTION_BUDGET = 128 * 1024 * 1024;
+export { DEFAULT_ATTENTION_BUDGET } from '../gpu/context';
 
 /** What every WebGPU adapter offers (workgroup memory, threads per workgroup); default tiles keep to 256 threads. */
 const BASELINE_WORKGROUP_BYTES = 16384;
@@ -78,7 +77,7 @@ export interface AttentionArgs {
   /** Softmax scale; default 1/√headDim. */
   scale?: number;
   out?: Output;
-  /** Per-dispatch budget in bytes of the score matrix a query chunk stands for; default DEFAULT_ATTENTION_BUDGET. */
+  /** Per-dispatch budget in bytes of the score matrix a query chunk stands for; default the context's setting. */
   budgetBytes?: number;
   tile?: AttentionTile;
   /** Query i attends to keys 0…i only (the CLIP text encoder's causal mask); needs as many keys as queries. */
@@ -279,8 +278,8 @@ export function attention(ctx: GpuContext, args: AttentionArgs): Tensor {
   const header =
     `const HEAD_DIM = ${headDim}u;\nconst SLICE4 = ${slice4}u;\nconst SPLIT = ${split}u;\n` +
     `const ROWS_PER_THREAD = ${rowsPerThread}u;\nconst ROW_GROUPS = ${rowGroups}u;\nconst KEYS = ${keys}u;\nconst KEY_SPLIT = ${keySplit}u;\nconst CAUSAL = ${causal};\n`;
-  // A tuned budget may make chunks smaller than the caller's budget allows, never larger.
-  const budget = Math.min(args.budgetBytes ?? DEFAULT_ATTENTION_BUDGET, tuned?.budgetBytes ?? Infinity);
+  // A tuned budget may make chunks smaller than the caller's (or the context's) budget allows, never larger.
+  const budget = Math.min(args.budgetBytes ?? ctx.attentionBudgetBytes, tuned?.budgetBytes ?? Infinity);
   const { chunk, count } = attentionChunks(batch, tq, tk, heads, budget, tile.rows);
   for (let i = 0; i < count; i++) {
     const start = i * chunk;

@@ -31,22 +31,32 @@ describe('GpuContext', () => {
     expect(ctx.maxBindingBytes).toBe(Math.min(ctx.adapter.limits.maxStorageBufferBindingSize!, ctx.adapter.limits.maxBufferSize!));
   });
 
-  it('accounts pooled bytes, peaks, and reuses buffers only after a submit', async () => {
+  it('accounts pooled bytes and peaks; reuses a released buffer at once, for host writes only after a submit', async () => {
     const ctx = await gpuContext();
     ctx.pool.trim();
-    ctx.pool.resetPeaks();
+    ctx.resetPeaks();
     const before = ctx.memory();
     const a = ctx.empty([1000], 'a');
     const b = ctx.empty([1000], 'b');
     expect(ctx.memory().inUseBytes - before.inUseBytes).toBe(2 * bucketSize(4000));
     ctx.release(a);
+    // GPU commands run in order, so a tensor the GPU writes may take a buffer released in this batch...
     const c = ctx.empty([1000], 'c');
-    expect(c.buffer).not.toBe(a.buffer); // a's release is pending until the next submit
+    expect(c.buffer).toBe(a.buffer);
+    ctx.release(c);
+    // ...but the host's writeBuffer runs before the batch's commands, which may still read it.
+    const up = ctx.upload(new Float32Array(1000), [1000], 'up');
+    expect(up.buffer).not.toBe(a.buffer);
     ctx.flush();
-    const d = ctx.empty([1000], 'd');
+    const d = ctx.upload(new Float32Array(1000), [1000], 'd');
     expect(d.buffer).toBe(a.buffer);
     expect(ctx.memory().peakInUseBytes - before.inUseBytes).toBe(3 * bucketSize(4000));
-    ctx.release(b, c, d);
+    expect(ctx.memory().peakBytes).toBe(ctx.memory().weightBytes + ctx.memory().allocatedBytes);
+    // A request whose bucket has no free buffer takes a free one up to 4× larger rather than a new one.
+    ctx.release(up);
+    const small = ctx.empty([400], 'small');
+    expect(small.buffer).toBe(up.buffer);
+    ctx.release(b, d, small);
     ctx.flush();
     expect(ctx.memory().inUseBytes).toBe(before.inUseBytes);
     ctx.pool.trim();

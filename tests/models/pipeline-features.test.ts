@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelFolder } from '../../cli/model-folder';
 import { GenerationCancelledError, InvalidParameterError } from '../../engine/gpu/errors';
 import { StableDiffusion, type GenerateParams, type Progress } from '../../engine/pipeline';
+import { planGeneration } from '../../engine/plan';
 import { gpuContext } from '../helpers/gpu';
 import { cases, tensor, TINY_MODEL } from './fixtures';
 
@@ -13,11 +14,15 @@ describe('pipeline features', () => {
   const folder = new ModelFolder(TINY_MODEL);
   afterAll(() => folder.close());
 
-  it('gives the same image for the same seed, and reports progress with latent previews', async () => {
+  it('gives the same image for the same seed, reports progress with latent previews, holds the planned memory', async () => {
     const ctx = await gpuContext();
+    const plan = await planGeneration(folder, { width: base.width, height: base.height, guidance: false, format: 'f32', memory: 'fast' });
     const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
     const events: Progress[] = [];
+    ctx.resetPeaks();
     const first = await sd.generate(base, { onProgress: (p) => events.push(p) });
+    // Plan mode's prediction for a first generation on a fresh pool (engine/plan.ts).
+    expect(ctx.memory().peakBytes).toBe(plan.peakBytes);
     const second = await sd.generate(base);
     const other = await sd.generate({ ...base, seed: 43 });
     expect(second.image).toEqual(first.image);

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ModelFolder } from '../../cli/model-folder';
 import { parseSchedulerConfig } from '../../engine/models/config';
 import { StableDiffusion } from '../../engine/pipeline';
+import { planGeneration } from '../../engine/plan';
 import { psnr } from '../../cli/bench-quality';
 import type { SchedulerName } from '../../engine/schedulers';
 import { expectClose, gpuContext, relativeError } from '../helpers/gpu';
@@ -55,7 +56,8 @@ describe('txt2img pipeline vs the reference', () => {
 });
 
 // Quantised weights change the image; these floors are the issue's (f16 ≥ 35 dB, int8 ≥ 25 dB). The 1-step case keeps
-// the test short; `npm run bench -- quality` measures every case and format.
+// the test short; `npm run bench -- quality` measures every case and format. Each generation also holds exactly the
+// GPU memory that plan mode (engine/plan.ts) predicts for it without a GPU.
 describe('quantised weights keep the image close to the reference', () => {
   const folder = new ModelFolder(TINY_MODEL);
   afterAll(() => folder.close());
@@ -64,7 +66,9 @@ describe('quantised weights keep the image close to the reference', () => {
   for (const [format, floor] of [['f16', 35], ['int8', 25]] as const) {
     it(`${format}: PSNR ≥ ${floor} dB on case 3`, async () => {
       const ctx = await gpuContext();
+      const plan = await planGeneration(folder, { width: c.width, height: c.height, guidance: c.guidance > 1, format, memory: 'low' });
       const sd = await StableDiffusion.open(ctx, folder, { format, memory: 'low' });
+      ctx.resetPeaks();
       const result = await sd.generate({
         prompt: c.prompt,
         scheduler: c.scheduler as SchedulerName,
@@ -76,6 +80,7 @@ describe('quantised weights keep the image close to the reference', () => {
         seed: 0,
         initLatents: tensor(c.init_latents),
       });
+      expect(ctx.memory().peakBytes).toBe(plan.peakBytes);
       sd.unload();
       expect(psnr(result.image, tensor(c.image))).toBeGreaterThanOrEqual(floor);
     }, PIPELINE_TIMEOUT);
