@@ -1,6 +1,7 @@
 // GroupNorm (+ per-(batch, channel) add before the statistics, + SiLU after the affine) on channels-last x
 // [B, S, C], groups of C/G consecutive channels: y = act((x + add − μ_bg) / √(σ²_bg + eps) · gamma + beta).
-// Three passes, one per define:
+// One pass (SINGLE) where a group is small enough for one workgroup, otherwise three (STATS, FINALIZE, APPLY):
+//   SINGLE    one workgroup per (batch, group): the group's moments, then the normalised values, from two reads of x.
 //   STATS     one workgroup per (batch, group, chunk of spatial rows): Welford moments of its slice of the group,
 //             merged across the workgroup with Chan's formula, written to partials[(b·G + g)·chunks + chunk].
 //   FINALIZE  one workgroup per (batch, group): merges the chunks' moments, then writes per (batch, channel)
@@ -51,6 +52,14 @@ override WG: u32 = 256;  // a power of two (tree reduction)
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> table: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+#elif SINGLE
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+#if ADD
+@group(0) @binding(2) var<storage, read> add: array<f32>;
+#endif
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
 #endif
 
 #if !APPLY
@@ -145,6 +154,46 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     y = silu(y);
 #endif
     out[row * p.out_stride + p.out_offset + c] = y;
+  }
+}
+#elif SINGLE
+// Consecutive invocations take consecutive channels of a row, then the next row, in both passes (as STATS).
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let bg = wid.x + wid.y * nwg.x;
+  if (bg >= p.batch * p.groups) { return; }
+  let g = bg % p.groups;
+  let b = bg / p.groups;
+  let len = p.spatial * p.group_channels;
+  let first = b * p.spatial * p.channels + g * p.group_channels;
+  var m = Moments(0.0, 0.0, 0.0);
+  for (var e = lid; e < len; e += WG) {
+    let r = e / p.group_channels;
+    let c = e - r * p.group_channels;
+    var v = x[first + r * p.channels + c];
+#if ADD
+    v += add[b * p.channels + g * p.group_channels + c];
+#endif
+    m.n += 1.0;
+    let d = v - m.mean;
+    m.mean += d / m.n;
+    m.m2 += d * (v - m.mean);
+  }
+  let total = workgroup_merge(m, lid);
+  let rstd = inverseSqrt(total.m2 / total.n + p.eps);
+  for (var e = lid; e < len; e += WG) {
+    let r = e / p.group_channels;
+    let c = e - r * p.group_channels;
+    let ch = g * p.group_channels + c;
+    var v = x[first + r * p.channels + c];
+#if ADD
+    v += add[b * p.channels + ch];
+#endif
+    var y = (v - total.mean) * rstd * gamma[ch] + beta[ch];
+#if SILU
+    y = silu(y);
+#endif
+    out[(b * p.spatial + r) * p.out_stride + p.out_offset + ch] = y;
   }
 }
 #endif

@@ -45,14 +45,16 @@ function inputs(c: Case) {
 }
 
 describe('group-norm', () => {
-  for (const c of cases) {
-    it(`${c.shape} in ${c.groups} groups, eps ${c.eps}${c.silu ? ', SiLU' : ''}${c.add ? ', add' : ''}${c.offset ? `, offset ${c.offset}` : ''}`, async () => {
+  // Every case both ways: one workgroup per group (what small groups get by default) and split statistics.
+  for (const c of cases) for (const passes of ['single', 'split'] as const) {
+    it(`${passes}: ${c.shape} in ${c.groups} groups, eps ${c.eps}${c.silu ? ', SiLU' : ''}${c.add ? ', add' : ''}${c.offset ? `, offset ${c.offset}` : ''}`, async () => {
       const ctx = await gpuContext();
       const { channels, x, gamma, beta, add } = inputs(c);
       const y = groupNorm(ctx, ctx.upload(x, c.shape, 'x'), ctx.upload(gamma, [channels], 'gamma'), ctx.upload(beta, [channels], 'beta'), {
         groups: c.groups,
         eps: c.eps,
         silu: c.silu,
+        passes,
         ...(add ? { add: ctx.upload(add, [c.shape[0]!, channels], 'add') } : {}),
       });
       const want = ref.groupNorm(x, c.shape, gamma, beta, { groups: c.groups, eps: c.eps, silu: c.silu, ...(add ? { add } : {}) });
@@ -60,7 +62,7 @@ describe('group-norm', () => {
     });
   }
 
-  it('writes into a channel slice of a wider tensor and leaves the other channels alone', async () => {
+  for (const passes of ['single', 'split'] as const) it(`${passes}: writes into a channel slice of a wider tensor and leaves the other channels alone`, async () => {
     const ctx = await gpuContext();
     const c: Case = { shape: [2, 5, 3, 24], groups: 6, eps: 1e-5, silu: true, add: true, offset: 0 };
     const { channels, x, gamma, beta, add } = inputs(c);
@@ -74,6 +76,7 @@ describe('group-norm', () => {
       silu: true,
       add: ctx.upload(add!, [2, channels], 'add'),
       out: { tensor: target, offset },
+      passes,
     });
     const y = ref.groupNorm(x, c.shape, gamma, beta, { groups: c.groups, eps: c.eps, silu: true, add: add! });
     const want = background.slice();
