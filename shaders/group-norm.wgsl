@@ -1,4 +1,4 @@
-// GroupNorm (+ per-(batch, channel) add before the statistics, + SiLU after the affine) on channels-last x
+// GroupNorm (+ per-(batch, channel) add, a channel window of [B, W], before the statistics, + SiLU after the affine) on channels-last x
 // [B, S, C], groups of C/G consecutive channels: y = act((x + add − μ_bg) / √(σ²_bg + eps) · gamma + beta).
 // One pass (SINGLE) where a group is small enough for one workgroup, otherwise three (STATS, FINALIZE, APPLY):
 //   SINGLE    one workgroup per (batch, group): the group's moments, then the normalised values, from two reads of x.
@@ -22,6 +22,8 @@ struct Params {
   out_offset: u32,
   out_stride: u32,
   eps: f32,
+  add_offset: u32,      // add's channel window: add[b · add_stride + add_offset + c]
+  add_stride: u32,
 }
 
 struct Moments {
@@ -106,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let c = e - r * p.group_channels;
     var v = x[first + r * p.channels + c];
 #if ADD
-    v += add[b * p.channels + g * p.group_channels + c];
+    v += add[b * p.add_stride + p.add_offset + g * p.group_channels + c];
 #endif
     m.n += 1.0;
     let d = v - m.mean;
@@ -130,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var c = lid; c < p.group_channels; c += WG) {
     let ch = g * p.group_channels + c;
 #if ADD
-    let center = total.mean - add[b * p.channels + ch];
+    let center = total.mean - add[b * p.add_stride + p.add_offset + ch];
 #else
     let center = total.mean;
 #endif
@@ -172,7 +174,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let c = e - r * p.group_channels;
     var v = x[first + r * p.channels + c];
 #if ADD
-    v += add[b * p.channels + g * p.group_channels + c];
+    v += add[b * p.add_stride + p.add_offset + g * p.group_channels + c];
 #endif
     m.n += 1.0;
     let d = v - m.mean;
@@ -187,7 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let ch = g * p.group_channels + c;
     var v = x[first + r * p.channels + c];
 #if ADD
-    v += add[b * p.channels + ch];
+    v += add[b * p.add_stride + p.add_offset + ch];
 #endif
     var y = (v - total.mean) * rstd * gamma[ch] + beta[ch];
 #if SILU

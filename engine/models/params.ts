@@ -79,6 +79,13 @@ export class ParamLoader {
     return child;
   }
 
+  /** A loader (same names and bookkeeping) whose 3×3 convolutions run direct, whatever the options say. */
+  direct(): ParamLoader {
+    const child = Object.create(this) as ParamLoader;
+    Object.defineProperty(child, 'options', { value: { ...this.options, conv: 'direct' } });
+    return child;
+  }
+
   /** Whether the checkpoint has `name` (for optional parameters). */
   has(name: string): boolean {
     return this.source.shape(this.prefix + name) !== undefined;

@@ -3,6 +3,7 @@
  * (or v). Latents are NHWC [B, H/8, W/8, 4]; text states [B, 77, cross_attention_dim].
  *
  *   temb = silu(linear_2(silu(linear_1(timestep_embedding(t)))))     (silu folded into the GEMM epilogues)
+ *   every ResNet block's time_emb_proj(temb) in one GEMM over their joined weights (one dispatch, not 22)
  *   h = conv_in(x); down blocks (resnets [+ transformers], downsample) push skip states;
  *   mid block (resnet, transformer, resnet); up blocks pop a skip per resnet and join it to h along channels;
  *   out = conv_out(silu(conv_norm_out(h)))
@@ -45,6 +46,8 @@ export class UNet {
     private readonly time1: Linear,
     private readonly time2: Linear,
     private readonly condProj: Linear | undefined,
+    /** Every ResNet block's time_emb_proj joined: one GEMM per evaluation instead of one per block. */
+    private readonly timeProj: Linear,
     private readonly convIn: Conv3x3,
     private readonly down: DownBlock[],
     private readonly upSteps: UpStep[],
@@ -66,14 +69,27 @@ export class UNet {
     const condProj = config.timeCondProjDim ? await root.linear('time_embedding.cond_proj', ch[0]!, config.timeCondProjDim, false) : undefined;
     const convIn = await root.conv3x3('conv_in', ch[0]!, config.inChannels);
     const transformers: SpatialTransformer[] = [];
+    const timeNames: string[] = [];
+    const timeWidths: number[] = [];
+    /** Registers a block's time_emb_proj for the joined GEMM; returns where its channels start. */
+    const timeSlot = (block: string, width: number) => {
+      const offset = timeWidths.reduce((a, b) => a + b, 0);
+      timeNames.push(`${block}.time_emb_proj`);
+      timeWidths.push(width);
+      return offset;
+    };
     const stateChannels = [ch[0]!];
     const down: DownBlock[] = [];
     let c = ch[0]!;
+    // The lowest resolution (latents / 2^(blocks−1): 8×8 at 512²) has so few pixels that its convolutions mostly read
+    // weights, which Winograd's layout makes 16/9 as large, in two dispatches instead of one: they run direct.
+    const last = ch.length - 1;
+    const lowest = (p: ParamLoader) => p.direct();
     for (let i = 0; i < ch.length; i++) {
-      const p = root.scoped(`down_blocks.${i}`);
+      const p = i === last ? lowest(root.scoped(`down_blocks.${i}`)) : root.scoped(`down_blocks.${i}`);
       const block: DownBlock = { resnets: [], attentions: [] };
       for (let j = 0; j < layers; j++) {
-        block.resnets.push(await ResnetBlock.load(p.scoped(`resnets.${j}`), c, ch[i]!, temb, groups, eps));
+        block.resnets.push(await ResnetBlock.load(p.scoped(`resnets.${j}`), c, ch[i]!, timeSlot(`down_blocks.${i}.resnets.${j}`, ch[i]!), groups, eps));
         c = ch[i]!;
         if (config.downBlockAttention[i]) {
           const t = await SpatialTransformer.load(p.scoped(`attentions.${j}`), c, config.heads[i]!, crossDim, config.transformerLayers[i]!, groups);
@@ -89,23 +105,23 @@ export class UNet {
       down.push(block);
     }
     const steps: UpStep[] = [];
-    const mid = root.scoped('mid_block');
-    const last = ch.length - 1;
-    steps.push({ kind: 'resnet', block: await ResnetBlock.load(mid.scoped('resnets.0'), c, c, temb, groups, eps), state: -1 });
+    const mid = lowest(root.scoped('mid_block'));
+    steps.push({ kind: 'resnet', block: await ResnetBlock.load(mid.scoped('resnets.0'), c, c, timeSlot('mid_block.resnets.0', c), groups, eps), state: -1 });
     const midAttention = await SpatialTransformer.load(mid.scoped('attentions.0'), c, config.heads[last]!, crossDim, config.transformerLayers[last]!, groups);
     transformers.push(midAttention);
     steps.push({ kind: 'attention', block: midAttention, kv: transformers.length - 1 });
-    steps.push({ kind: 'resnet', block: await ResnetBlock.load(mid.scoped('resnets.1'), c, c, temb, groups, eps), state: -1 });
+    steps.push({ kind: 'resnet', block: await ResnetBlock.load(mid.scoped('resnets.1'), c, c, timeSlot('mid_block.resnets.1', c), groups, eps), state: -1 });
     const joins = stateChannels.map(() => ({ offset: 0, width: 0 }));
     let state = stateChannels.length;
     for (let i = 0; i < ch.length; i++) {
-      const p = root.scoped(`up_blocks.${i}`);
+      const p = i === 0 ? lowest(root.scoped(`up_blocks.${i}`)) : root.scoped(`up_blocks.${i}`);
       const out = ch[last - i]!;
       for (let j = 0; j <= layers; j++) {
         state--;
         const skip = stateChannels[state]!;
         joins[state] = { offset: c, width: c + skip };
-        steps.push({ kind: 'resnet', block: await ResnetBlock.load(p.scoped(`resnets.${j}`), c + skip, out, temb, groups, eps), state });
+        const time = timeSlot(`up_blocks.${i}.resnets.${j}`, out);
+        steps.push({ kind: 'resnet', block: await ResnetBlock.load(p.scoped(`resnets.${j}`), c + skip, out, time, groups, eps), state });
         c = out;
         if (config.upBlockAttention[i]) {
           const t = await SpatialTransformer.load(p.scoped(`attentions.${j}`), c, config.heads[last - i]!, crossDim, config.transformerLayers[last - i]!, groups);
@@ -117,7 +133,8 @@ export class UNet {
     }
     const normOut = await root.norm('conv_norm_out', ch[0]!);
     const convOut = await root.conv3x3('conv_out', config.outChannels, ch[0]!);
-    return new UNet(config, root, time1, time2, condProj, convIn, down, steps, joins, transformers, normOut, convOut);
+    const timeProj = await root.joinedLinear(timeNames, timeWidths, temb, true);
+    return new UNet(config, root, time1, time2, condProj, timeProj, convIn, down, steps, joins, transformers, normOut, convOut);
   }
 
   /** Checkpoint tensors this model did not use (a complete load leaves none). */
@@ -146,6 +163,8 @@ export class UNet {
     }
     const layerKV = this.splitKV(kv);
     const tembAct = this.timeEmbedding(ctx, batch, timestep, guidance);
+    const time = linear(ctx, tembAct, this.timeProj.w, { bias: this.timeProj.b });
+    ctx.release(tembAct);
 
     // Each skip state goes straight into the joined buffer its up resnet reads.
     const joined: Tensor[] = [];
@@ -162,7 +181,7 @@ export class UNet {
     for (const block of this.down) {
       block.resnets.forEach((resnet, j) => {
         const attention = block.attentions[j];
-        const y = resnet.forward(ctx, x, tembAct, attention ? {} : skipDest(state, hh, ww));
+        const y = resnet.forward(ctx, x, time, attention ? {} : skipDest(state, hh, ww));
         ctx.release(x);
         x = y;
         if (attention) {
@@ -185,13 +204,13 @@ export class UNet {
       const next = this.upSteps[k + 1];
       const dest: Dest = next?.kind === 'resnet' && next.state >= 0 ? { out: { tensor: joined[next.state]!, offset: 0 } } : {};
       let y: Tensor;
-      if (step.kind === 'resnet') y = step.block.forward(ctx, x, tembAct, dest);
+      if (step.kind === 'resnet') y = step.block.forward(ctx, x, time, dest);
       else if (step.kind === 'attention') y = step.block.forward(ctx, x, layerKV[step.kv]!, dest);
       else y = conv2d(ctx, x, step.conv.w, { bias: step.conv.b, upsample: true, ...dest });
       ctx.release(x);
       x = y;
     });
-    ctx.release(tembAct);
+    ctx.release(time);
 
     const n = groupNorm(ctx, x, this.normOut.gamma, this.normOut.beta, { groups: this.config.normNumGroups, eps: this.config.normEps, silu: true });
     ctx.release(x);

@@ -6,14 +6,15 @@
  *
  * μ_bg and σ²_bg (biased) run over the spatial positions and the C/G consecutive channels of group g in batch b.
  * x is f32 [B, H, W, C] or [B, T, C] (any [B, ..., C]: the middle dimensions are one spatial axis), gamma and beta
- * f32 [C], add f32 [B, C]. SD 1.5 uses 32 groups with eps 1e-5 in the UNet and 1e-6 in the VAE.
+ * f32 [C], add f32 [B, C] or a window of C channels of a wider [B, W] tensor (the UNet projects the time embedding
+ * for all its ResNet blocks in one GEMM). SD 1.5 uses 32 groups with eps 1e-5 in the UNet and 1e-6 in the VAE.
  *
  * Statistics are f32 Welford moments merged with Chan's formula, never E[x²] − E[x]², so a group with a large mean
  * keeps its variance. Two ways to run, the same arithmetic:
  * - 'single' (groups of at most SINGLE_MAX_VALUES): one workgroup per (batch, group) computes the moments and then
- *   writes the normalised group, reading x twice: one dispatch. SD 1.5's UNet at 512² has 45 of its 61 GroupNorms
- *   at 32×32 latents or smaller, where a group holds at most 32·32·20 = 20480 values.
- * - 'split' (larger groups: 64·64·10 = 40960 values at 512², and the VAE's): each (batch, group) is split over
+ *   writes the normalised group, reading x twice: one dispatch. 58 of the 61 GroupNorms of SD 1.5's UNet at 512²
+ *   (groups of up to 64·64·10 = 40960 values, or 32·32·60 at the widest skip join) take this path.
+ * - 'split' (larger groups: 64·64·30 at the UNet's widest 64×64 join, and the VAE's): each (batch, group) is split over
  *   several workgroups (chunks of ~4096 values), whose B·G workgroups alone would leave a large GPU idle; a small
  *   pass merges the chunks and folds mean, rstd, gamma, beta and add into one (centre, scale, shift) entry per
  *   (batch, channel); the apply pass is then one load and one FMA per element. Three dispatches.
@@ -23,7 +24,7 @@ import activations from '../../shaders/activations.wgsl?raw';
 import source from '../../shaders/group-norm.wgsl?raw';
 import { resolveOutput, uniforms, type GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
-import { isChannelSlice, numel, shapeString, type Output, type Tensor } from '../gpu/tensor';
+import { isChannelSlice, numel, shapeString, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor';
 import { preprocess } from '../gpu/wgsl';
 
 export interface GroupNormOptions {
@@ -33,8 +34,8 @@ export interface GroupNormOptions {
   eps: number;
   /** Apply SiLU after the affine transform. */
   silu?: boolean;
-  /** f32 [B, C], added to x per (batch, channel) before the statistics. */
-  add?: Tensor;
+  /** f32 [B, C] (or C channels of a wider [B, W]), added to x per (batch, channel) before the statistics. */
+  add?: Tensor | ChannelSlice;
   out?: Output;
   /** One dispatch or three (see above); default by group size. */
   passes?: 'single' | 'split';
@@ -46,8 +47,8 @@ const APPLY_WG = 256;
 const APPLY_PER_THREAD = 4;
 /** Values of one group that one statistics workgroup folds: 16 per invocation. */
 const CHUNK_VALUES = 4096;
-/** Largest group the single pass takes: 128 values per invocation and pass. */
-export const SINGLE_MAX_VALUES = 32768;
+/** Largest group the single pass takes: 256 values per invocation and pass. */
+export const SINGLE_MAX_VALUES = 65536;
 
 function validate(x: Tensor, gamma: Tensor, beta: Tensor, opts: GroupNormOptions): void {
   const { groups, eps, add } = opts;
@@ -63,8 +64,16 @@ function validate(x: Tensor, gamma: Tensor, beta: Tensor, opts: GroupNormOptions
       throw new ShapeError(`group-norm: ${name} must be f32 [${channels}] for input ${shapeString(x.shape)}, got ${t.format} ${shapeString(t.shape)}`);
     }
   }
-  if (add && (add.format !== 'f32' || add.shape.length !== 2 || add.shape[0] !== x.shape[0] || add.shape[1] !== channels)) {
-    throw new ShapeError(`group-norm: add must be f32 [${x.shape[0]},${channels}] (one value per batch and channel), got ${add.format} ${shapeString(add.shape)}`);
+  if (add) {
+    const t = isChannelSlice(add) ? add.tensor : add;
+    const offset = isChannelSlice(add) ? add.offset : 0;
+    const width = t.shape[1] ?? 0;
+    const fits = isChannelSlice(add) ? Number.isInteger(offset) && offset >= 0 && offset + channels <= width : width === channels;
+    if (t.format !== 'f32' || t.shape.length !== 2 || t.shape[0] !== x.shape[0] || !fits) {
+      throw new ShapeError(
+        `group-norm: add must be f32 [${x.shape[0]},${channels}] (one value per batch and channel) or ${channels} channels of a wider [${x.shape[0]}, W], got ${t.format} ${shapeString(t.shape)} at channel ${offset}`,
+      );
+    }
   }
   if (!(eps >= 0) || !Number.isFinite(eps)) throw new ShapeError(`group-norm: eps must be a finite number ≥ 0, got ${eps}`);
   const target = opts.out && (isChannelSlice(opts.out) ? opts.out.tensor : opts.out);
@@ -98,7 +107,10 @@ export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
     ['u32', o.channelOffset],
     ['u32', o.channelStride],
     ['f32', eps],
+    ['u32', add && isChannelSlice(add) ? add.offset : 0],
+    ['u32', add ? (isChannelSlice(add) ? add.tensor : add).shape[1]! : channels],
   ]);
+  const addTensor = add && isChannelSlice(add) ? add.tensor : add;
   const addKey = add ? '+add' : '';
   const siluKey = silu ? '+silu' : '';
   if (passes === 'single') {
@@ -108,7 +120,7 @@ export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
       code: () => (silu ? activations : '') + preprocess(source, { SINGLE: true, ADD: !!add, SILU: silu }),
       constants: { WG: STATS_WG },
       uniforms: params,
-      bindings: [x, add, gamma, beta, o.tensor],
+      bindings: [x, addTensor, gamma, beta, o.tensor],
       workgroups: ctx.grid(batch * groups),
     });
     return o.tensor;
@@ -122,7 +134,7 @@ export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
     code: () => preprocess(source, { STATS: true, ADD: !!add }),
     constants: { WG: STATS_WG },
     uniforms: params,
-    bindings: [x, add, partials],
+    bindings: [x, addTensor, partials],
     workgroups: ctx.grid(batch * groups * chunks),
   });
   ctx.dispatch({
@@ -131,7 +143,7 @@ export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
     code: () => preprocess(source, { FINALIZE: true, ADD: !!add }),
     constants: { WG: FINALIZE_WG },
     uniforms: params,
-    bindings: [partials, add, gamma, beta, table],
+    bindings: [partials, addTensor, gamma, beta, table],
     workgroups: ctx.grid(batch * groups),
   });
   ctx.dispatch({

@@ -84,6 +84,29 @@ describe('group-norm', () => {
     expectClose(await ctx.read(target), want, TOL);
   });
 
+  it('adds a channel window of a wider [B, W] tensor (the UNet\'s joined time projection)', async () => {
+    const ctx = await gpuContext();
+    const c: Case = { shape: [2, 6, 5, 24], groups: 4, eps: 1e-5, silu: true, add: true, offset: 0 };
+    const { channels, x, gamma, beta, add } = inputs(c);
+    const [wide, offset] = [50, 17];
+    const joined = randomArray(2 * wide, 56);
+    for (let b = 0; b < 2; b++) joined.set(add!.subarray(b * channels, (b + 1) * channels), b * wide + offset);
+    const window = { tensor: ctx.upload(joined, [2, wide], 'joined'), offset };
+    const want = ref.groupNorm(x, c.shape, gamma, beta, { groups: c.groups, eps: c.eps, silu: true, add: add! });
+    for (const passes of ['single', 'split'] as const) {
+      const y = groupNorm(ctx, ctx.upload(x, c.shape, 'x'), ctx.upload(gamma, [channels], 'gamma'), ctx.upload(beta, [channels], 'beta'), {
+        groups: c.groups,
+        eps: c.eps,
+        silu: true,
+        add: window,
+        passes,
+      });
+      expectClose(await ctx.read(y), want, TOL, passes);
+    }
+    const g = ctx.upload(gamma, [channels], 'g');
+    expect(() => groupNorm(ctx, ctx.upload(x, c.shape, 'x'), g, g, { groups: 4, eps: 1e-5, add: { tensor: window.tensor, offset: 30 } })).toThrow(ShapeError);
+  });
+
   it('rejects shapes that do not fit', async () => {
     const ctx = await gpuContext();
     const x = ctx.upload(new Float32Array(2 * 3 * 12), [2, 3, 12], 'x');
