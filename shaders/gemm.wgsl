@@ -18,7 +18,10 @@
 // defines: A_VEC4 / A_VEC2 (vector loads of A); the kind of B: f32 [N, K] by default, B_F16, B_INT8 or B_INT4 (each
 // quantised one with B_SCALED), or B_KN; B_VEC4 / B_VEC2 (vector loads of the f32 [N, K] kind; for f16, two words per load);
 // the epilogue: BIAS, one of GELU / QUICK_GELU / SILU, and RESIDUAL (its own binding) or RESIDUAL_IN_OUT (the output
-// already holds the residual).
+// already holds the residual). A_GEGLU (with A_VEC4): A is the GEGLU of a [rows, 2K] tensor, computed as it is
+// loaded (the transformer's feed-forward: no [rows, K] intermediate, no separate dispatch). A_LAYERNORM (with
+// A_VEC4): A is LayerNorm(A) · gamma + beta over K, with each row's statistics computed by the workgroup before
+// its K loop (the transformer's norm1/2/3 before their projections: no normalised copy, no separate dispatch).
 
 struct Params {
   m: u32,          // rows per batch
@@ -32,6 +35,7 @@ struct Params {
   alpha: f32,
   skip_offset: u32, // SKIP: first channel and channels per row of the second output
   skip_stride: u32,
+  ln_eps: f32,      // A_LAYERNORM: added to each row's variance
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -70,6 +74,10 @@ struct Params {
 #if SKIP
 @group(0) @binding(7) var<storage, read_write> skip_out: array<f32>;
 #endif
+#if A_LAYERNORM
+@group(0) @binding(8) var<storage, read> ln_gamma: array<vec4f>;
+@group(0) @binding(9) var<storage, read> ln_beta: array<vec4f>;
+#endif
 
 const THREADS_M = TILE_M / WPT_M;
 const THREADS_N = TILE_N / WPT_N;
@@ -79,10 +87,34 @@ const STRIDE = TK4 + 1u;
 
 var<workgroup> a_tile: array<vec4f, TILE_M * STRIDE>;
 var<workgroup> b_tile: array<vec4f, TILE_N * STRIDE>;
+#if A_LAYERNORM
+// Mean and rstd of the tile's rows, computed before the K loop.
+var<workgroup> row_stats: array<vec2f, TILE_M>;
+
+// Two passes over the row (mean, then the centred sum of squares), as engine/ops/layer-norm.ts.
+fn layer_norm_stats(row: u32, k_chunks: u32) -> vec2f {
+  let base = row * k_chunks;
+  var s = vec4f(0.0);
+  for (var c = 0u; c < k_chunks; c++) { s += a[base + c]; }
+  let mean = (s.x + s.y + s.z + s.w) / f32(p.k);
+  var q = vec4f(0.0);
+  for (var c = 0u; c < k_chunks; c++) {
+    let d = a[base + c] - mean;
+    q += d * d;
+  }
+  return vec2f(mean, inverseSqrt((q.x + q.y + q.z + q.w) / f32(p.k) + p.ln_eps));
+}
+#endif
 
 // Chunk c (k = 4c .. 4c+3) of A's row `row`; the caller has checked 4c < K.
 fn load_a(row: u32, c: u32) -> vec4f {
-#if A_VEC4
+#if A_GEGLU
+  // A is GEGLU of a [rows, 2K] tensor (K a multiple of 4): hidden · gelu(gate), gate K channels after hidden.
+  let i = row * (p.k >> 1u) + c;
+  let h = a[i];
+  let g = a[i + (p.k >> 2u)];
+  return h * vec4f(gelu(g.x), gelu(g.y), gelu(g.z), gelu(g.w));
+#elif A_VEC4
   return a[row * (p.k >> 2u) + c];
 #elif A_VEC2
   let i = row * (p.k >> 1u) + c * 2u;
@@ -161,7 +193,14 @@ fn fetch_a(lid: u32, row0: u32, rows: u32, kc0: u32, k_chunks: u32) -> array<vec
     let i = lid + s * WG;
     let r = i / TK4;
     let c = kc0 + i % TK4;
+#if A_LAYERNORM
+    if (i < TILE_M * TK4 && r < rows && c < k_chunks) {
+      let st = row_stats[r];
+      regs[s] = (load_a(row0 + r, c) - st.x) * st.y * ln_gamma[c] + ln_beta[c];
+    }
+#else
     if (i < TILE_M * TK4 && r < rows && c < k_chunks) { regs[s] = load_a(row0 + r, c); }
+#endif
   }
   return regs;
 }
@@ -226,6 +265,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let k_chunks = (p.k + 3u) / 4u;
   var acc: array<f32, WPT_M * WPT_N>;
 
+#if A_LAYERNORM
+  for (var r = lid; r < TILE_M; r += WG) {
+    var st = vec2f(0.0, 1.0);
+    if (m0 + r < p.m) { st = layer_norm_stats(batch * p.m + m0 + r, k_chunks); }
+    row_stats[r] = st;
+  }
+  workgroupBarrier();
+#endif
   // The next step's global loads are issued before this step's arithmetic, so their latency hides behind it.
   var ra = fetch_a(lid, batch * p.m + m0, p.m - m0, 0u, k_chunks);
 #if !B_KN

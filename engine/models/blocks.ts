@@ -12,7 +12,6 @@ import { view, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor
 import { attention } from '../ops/attention';
 import { conv2d } from '../ops/conv2d';
 import { linear } from '../ops/gemm';
-import { geglu } from '../ops/geglu';
 import { groupNorm } from '../ops/group-norm';
 import { layerNorm } from '../ops/layer-norm';
 import type { Conv3x3, Linear, Norm, ParamLoader } from './params';
@@ -30,13 +29,15 @@ function destOptions(dest: Dest): Dest {
 /**
  * diffusers `ResnetBlock2D` (time_embedding_norm "default", output_scale_factor 1):
  *   h = conv1(silu(norm1(x))); h = conv2(silu(norm2(h + time_emb_proj(silu(temb))))); out = shortcut(x) + h
- * The time-embedding add rides in norm2, the residual add in conv2's epilogue, the 1×1 shortcut is a GEMM.
+ * The time-embedding add rides in norm2, the residual add in conv2's epilogue, the 1×1 shortcut is a GEMM. The UNet
+ * computes every block's time_emb_proj in one GEMM (`UNet.load`); a block reads its channels of that result.
  */
 export class ResnetBlock {
   private constructor(
     private readonly norm1: Norm,
     private readonly conv1: Conv3x3,
-    private readonly timeProj: Linear | undefined,
+    /** Where this block's time_emb_proj output starts in the UNet's joined projection (UNet blocks only). */
+    private readonly timeOffset: number | undefined,
     private readonly norm2: Norm,
     private readonly conv2: Conv3x3,
     private readonly shortcut: Linear | undefined,
@@ -44,11 +45,11 @@ export class ResnetBlock {
     private readonly eps: number,
   ) {}
 
-  static async load(p: ParamLoader, cin: number, cout: number, tembChannels: number | undefined, groups: number, eps: number): Promise<ResnetBlock> {
+  static async load(p: ParamLoader, cin: number, cout: number, timeOffset: number | undefined, groups: number, eps: number): Promise<ResnetBlock> {
     return new ResnetBlock(
       await p.norm('norm1', cin),
       await p.conv3x3('conv1', cout, cin),
-      tembChannels === undefined ? undefined : await p.linear('time_emb_proj', cout, tembChannels),
+      timeOffset,
       await p.norm('norm2', cout),
       await p.conv3x3('conv2', cout, cout),
       cin === cout ? undefined : await p.linear('conv_shortcut', cout, cin),
@@ -57,15 +58,15 @@ export class ResnetBlock {
     );
   }
 
-  /** x [B,H,W,Cin]; tembAct = silu(temb) [B, T] (UNet only). */
-  forward(ctx: GpuContext, x: Tensor, tembAct: Tensor | undefined, dest: Dest = {}): Tensor {
+  /** x [B,H,W,Cin]; time: the UNet's joined time_emb_proj(silu(temb)) [B, ΣCout] (UNet only). */
+  forward(ctx: GpuContext, x: Tensor, time: Tensor | undefined, dest: Dest = {}): Tensor {
     const { groups, eps } = this;
     const n1 = groupNorm(ctx, x, this.norm1.gamma, this.norm1.beta, { groups, eps, silu: true });
     const h = conv2d(ctx, n1, this.conv1.w, { bias: this.conv1.b });
     ctx.release(n1);
-    const t = this.timeProj && tembAct ? linear(ctx, tembAct, this.timeProj.w, { bias: this.timeProj.b }) : undefined;
-    const n2 = groupNorm(ctx, h, this.norm2.gamma, this.norm2.beta, { groups, eps, silu: true, ...(t ? { add: t } : {}) });
-    ctx.release(h, t);
+    const add = time && this.timeOffset !== undefined ? { add: { tensor: time, offset: this.timeOffset } } : {};
+    const n2 = groupNorm(ctx, h, this.norm2.gamma, this.norm2.beta, { groups, eps, silu: true, ...add });
+    ctx.release(h);
     const shortcut = this.shortcut ? linear(ctx, x, this.shortcut.w, { bias: this.shortcut.b }) : x;
     const out = conv2d(ctx, n2, this.conv2.w, { bias: this.conv2.b, residual: shortcut, ...destOptions(dest) });
     ctx.release(n2);
@@ -91,7 +92,8 @@ interface TransformerLayer {
  * diffusers `Transformer2DModel` with `BasicTransformerBlock`s (SD 1.x: 1×1 conv projections; SD 2.x: linear ones,
  * the same matrix in NHWC):
  *   h = proj_in(norm(x)); per block: h += attn1(norm1 h); h += attn2(norm2 h, text); h += ff(norm3 h);
- *   out = proj_out(h) + x,  ff = net.2(GEGLU(net.0.proj(·)))
+ * (norm1/2/3 fused into the GEMMs that read them when C is a multiple of 4)
+ *   out = proj_out(h) + x,  ff = net.2(GEGLU(net.0.proj(·)))   (GEGLU fused into net.2's GEMM)
  * Self-attention q/k/v come from one GEMM; cross-attention keys/values of the text are computed once per
  * generation by `crossKV` and reused at every step.
  */
@@ -151,29 +153,30 @@ export class SpatialTransformer {
     const n = groupNorm(ctx, x, this.norm.gamma, this.norm.beta, { groups: this.groups, eps: 1e-6 });
     let h = view(linear(ctx, n, this.projIn.w, { bias: this.projIn.b }), tokens);
     ctx.release(n);
+    // norm1/2/3 ride in the GEMMs that read their output (engine/ops/gemm.ts `layerNorm`) where C allows.
+    const normed = (x: Tensor, norm: Norm, w: Tensor, bias?: Tensor) => {
+      if (c % 4 === 0) return linear(ctx, x, w, { bias, layerNorm: { gamma: norm.gamma, beta: norm.beta, eps: 1e-5 } });
+      const a = layerNorm(ctx, x, norm.gamma, norm.beta, { eps: 1e-5 });
+      const y = linear(ctx, a, w, { bias });
+      ctx.release(a);
+      return y;
+    };
     this.layers.forEach((l, i) => {
-      const a1 = layerNorm(ctx, h, l.norm1.gamma, l.norm1.beta, { eps: 1e-5 });
-      const qkv = linear(ctx, a1, l.qkv.w);
-      ctx.release(a1);
+      const qkv = normed(h, l.norm1, l.qkv.w);
       const s = attention(ctx, { q: { tensor: qkv, offset: 0 }, k: { tensor: qkv, offset: c }, v: { tensor: qkv, offset: 2 * c }, heads });
       ctx.release(qkv);
       const h1 = linear(ctx, s, l.out1.w, { bias: l.out1.b, residual: h });
       ctx.release(s, h);
-      const a2 = layerNorm(ctx, h1, l.norm2.gamma, l.norm2.beta, { eps: 1e-5 });
-      const q = linear(ctx, a2, l.q2.w);
-      ctx.release(a2);
+      const q = normed(h1, l.norm2, l.q2.w);
       const text = kv[i]!;
       const s2 = attention(ctx, { q: { tensor: q, offset: 0 }, k: { tensor: text, offset: 0 }, v: { tensor: text, offset: c }, heads });
       ctx.release(q);
       const h2 = linear(ctx, s2, l.out2.w, { bias: l.out2.b, residual: h1 });
       ctx.release(s2, h1);
-      const a3 = layerNorm(ctx, h2, l.norm3.gamma, l.norm3.beta, { eps: 1e-5 });
-      const f = linear(ctx, a3, l.ff1.w, { bias: l.ff1.b });
-      ctx.release(a3);
-      const g = geglu(ctx, f);
-      ctx.release(f);
-      h = linear(ctx, g, l.ff2.w, { bias: l.ff2.b, residual: h2 });
-      ctx.release(g, h2);
+      const f = normed(h2, l.norm3, l.ff1.w, l.ff1.b);
+      // GEGLU rides in ff2's loads of f: no [B, T, 4C] intermediate.
+      h = linear(ctx, f, l.ff2.w, { bias: l.ff2.b, residual: h2, geglu: true });
+      ctx.release(f, h2);
     });
     const out = linear(ctx, view(h, x.shape), this.projOut.w, { bias: this.projOut.b, residual: x, ...destOptions(dest) });
     ctx.release(h);

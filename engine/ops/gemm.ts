@@ -3,6 +3,7 @@
  * activation), both on one register-blocked tiled kernel (shaders/gemm.wgsl).
  *
  *   linear:  y[r, n] = act(Σ_k x[r, k] · w[n, k] + bias[n]) + residual[r, n]      r over every leading index of x
+ *            (with `geglu`, x is [..., 2K] and x[r, k] reads x[r, k] · gelu(x[r, K + k]): diffusers' GEGLU, fused)
  *   matmul:  c[b, m, n] = alpha · Σ_k a[b, m, k] · b[b, k, n]     (or b[b, n, k] with `transposeB`)
  *
  * Layout: activations f32, channels last, so x [..., K] may be a sequence [B, T, K] or an NHWC image [B, H, W, K]
@@ -132,6 +133,16 @@ export interface LinearOptions {
   activation?: Activation;
   /** f32 of the output's shape, added after the activation; may be the output itself (in-place `out = residual`). */
   residual?: Tensor;
+  /**
+   * x is [..., 2K] and the product's input is its GEGLU, x[..., :K] · gelu(x[..., K:]) (engine/ops/geglu.ts),
+   * applied as A's tiles are loaded; K must be a multiple of 4.
+   */
+  geglu?: boolean;
+  /**
+   * The product's input is x after LayerNorm over K, (x − μ_r) / √(σ²_r + eps) · gamma + beta (engine/ops/layer-norm.ts),
+   * with each row's statistics computed by the GEMM's workgroup; K must be a multiple of 4. Not with `geglu` or `skip`.
+   */
+  layerNorm?: { gamma: Tensor; beta: Tensor; eps: number };
   /** Where to write: a fresh tensor when absent, a tensor, or a channel slice of a wider one. */
   out?: Output;
   /** A second place the result is written to (the UNet keeps a skip connection's copy in its up block's input). */
@@ -167,6 +178,8 @@ interface Gemm {
   bias?: Tensor;
   activation?: Activation;
   residual?: Tensor;
+  geglu?: boolean;
+  layerNorm?: { gamma: Tensor; beta: Tensor; eps: number };
   out: ResolvedOutput;
   skip?: ResolvedOutput;
   tile: GemmTile;
@@ -200,7 +213,7 @@ function assertNoAlias(op: string, out: ResolvedOutput, inputs: readonly (Tensor
 
 function run(ctx: GpuContext, g: Gemm): void {
   const { tile } = g;
-  const vecA = alignedWidth(tile.vec, g.k);
+  const vecA = g.geglu || g.layerNorm ? 4 : alignedWidth(tile.vec, g.k);
   const vecB = bLoadWidth(g);
   const inOut = g.residual !== undefined && g.residual.buffer === g.out.tensor.buffer;
   if (inOut && (g.residual!.byteOffset !== g.out.tensor.byteOffset || g.out.channelOffset !== 0 || g.out.channelStride !== g.n)) {
@@ -209,7 +222,7 @@ function run(ctx: GpuContext, g: Gemm): void {
   const tilesM = Math.ceil(g.m / tile.tileM);
   const [gy, gz] = ctx.grid(tilesM * g.batch);
   const act = g.activation ?? 'none';
-  const epilogue = `${g.bias ? 'bias+' : ''}${act}${g.residual ? (inOut ? '+res-inout' : '+res') : ''}${g.skip ? '+skip' : ''}`;
+  const epilogue = `${g.geglu ? 'geglu:' : ''}${g.layerNorm ? 'ln:' : ''}${g.bias ? 'bias+' : ''}${act}${g.residual ? (inOut ? '+res-inout' : '+res') : ''}${g.skip ? '+skip' : ''}`;
   const header = [`TILE_M = ${tile.tileM}u`, `TILE_N = ${tile.tileN}u`, `TILE_K = ${tile.tileK}u`, `WPT_M = ${tile.wptM}u`, `WPT_N = ${tile.wptN}u`, `VEC_B = ${vecB}u`]
     .map((c) => `const ${c};\n`)
     .join('');
@@ -218,10 +231,12 @@ function run(ctx: GpuContext, g: Gemm): void {
     variant: `${g.bKind}/a${vecA}b${vecB}/${epilogue}/${gemmTileKey(tile)}`,
     code: () =>
       header +
-      (act === 'none' ? '' : activations) +
+      (act === 'none' && !g.geglu ? '' : activations) +
       preprocess(source, {
         A_VEC4: vecA === 4,
         A_VEC2: vecA === 2,
+        A_GEGLU: g.geglu === true,
+        A_LAYERNORM: g.layerNorm !== undefined,
         B_F16: g.bKind === 'f16',
         B_INT8: g.bKind === 'int8',
         B_INT4: g.bKind === 'int4',
@@ -249,8 +264,9 @@ function run(ctx: GpuContext, g: Gemm): void {
       ['f32', g.alpha],
       ['u32', g.skip?.channelOffset ?? 0],
       ['u32', g.skip?.channelStride ?? 0],
+      ['f32', g.layerNorm?.eps ?? 0],
     ]),
-    bindings: [g.a, g.b, g.scales, g.bias, inOut ? undefined : g.residual, g.out.tensor, g.skip?.tensor],
+    bindings: [g.a, g.b, g.scales, g.bias, inOut ? undefined : g.residual, g.out.tensor, g.skip?.tensor, g.layerNorm?.gamma, g.layerNorm?.beta],
     workgroups: [Math.ceil(g.n / tile.tileN), gy, gz],
   });
 }
@@ -266,8 +282,21 @@ function requireF32(op: string, t: Tensor, role: string): void {
 export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOptions = {}): Tensor {
   const { n, k, row } = weightInfo(w, 'linear');
   requireF32('linear', x, 'input');
-  if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== k) {
-    throw new ShapeError(`linear: input ${x.label} ${shapeString(x.shape)} must end in K = ${k} of weight ${w.label} ${shapeString(w.shape)}`);
+  const geglu = opts.geglu === true;
+  const width = geglu ? 2 * k : k;
+  if (x.shape.length < 1 || x.shape[x.shape.length - 1] !== width) {
+    throw new ShapeError(`linear: input ${x.label} ${shapeString(x.shape)} must end in ${geglu ? '2·K' : 'K'} = ${width} for weight ${w.label} ${shapeString(w.shape)}`);
+  }
+  if (geglu && k % 4 !== 0) throw new ShapeError(`linear: GEGLU input needs K a multiple of 4, got K = ${k} (run geglu() first)`);
+  const ln = opts.layerNorm;
+  if (ln) {
+    if (geglu || opts.skip) throw new ShapeError('linear: a fused LayerNorm cannot be combined with geglu or skip; run layerNorm() first');
+    if (k % 4 !== 0) throw new ShapeError(`linear: a fused LayerNorm needs K a multiple of 4, got K = ${k} (run layerNorm() first)`);
+    for (const [name, t] of [['gamma', ln.gamma], ['beta', ln.beta]] as const) {
+      requireF32('linear', t, `LayerNorm ${name}`);
+      if (t.shape.length !== 1 || t.shape[0] !== k) throw new ShapeError(`linear: LayerNorm ${name} ${t.label} ${shapeString(t.shape)} must be [${k}]`);
+    }
+    if (!(ln.eps >= 0) || !Number.isFinite(ln.eps)) throw new ShapeError(`linear: LayerNorm eps must be a finite number ≥ 0, got ${ln.eps}`);
   }
   const outShape = [...x.shape.slice(0, -1), n];
   const { bias, residual } = opts;
@@ -281,12 +310,12 @@ export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOption
       throw new ShapeError(`linear: residual ${residual.label} ${shapeString(residual.shape)} must have the output's shape ${shapeString(outShape)}`);
     }
   }
-  const m = numel(x.shape) / k;
+  const m = numel(x.shape) / width;
   const tile = opts.tile ?? ctx.tuning?.gemm({ op: 'gemm', b: w.format, batch: 1, m, k, n }) ?? DEFAULT_GEMM_TILE;
   validateGemmTile(tile, ctx.device.limits);
   const [wData, scales] = weightBindings(w);
   const out = resolveOutput(ctx, outShape, opts.out, 'linear');
-  assertNoAlias('linear', out, [x, bias]);
+  assertNoAlias('linear', out, [x, bias, ln?.gamma, ln?.beta]);
   const skip = opts.skip ? resolveOutput(ctx, outShape, opts.skip, 'linear skip') : undefined;
   if (skip) assertNoAlias('linear', skip, [x, bias, residual, out.tensor]);
   run(ctx, {
@@ -304,6 +333,8 @@ export function linear(ctx: GpuContext, x: Tensor, w: Tensor, opts: LinearOption
     bias,
     activation: opts.activation,
     residual,
+    geglu,
+    ...(ln ? { layerNorm: ln } : {}),
     out,
     ...(skip ? { skip } : {}),
     tile,

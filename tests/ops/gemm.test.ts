@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_GEMM_TILE, GemmTileError, gemmTileCandidates, linear, matmul, validateGemmTile, type Activation, type GemmTile } from '../../engine/ops/gemm';
 import * as ref from '../../engine/ref/gemm';
+import { geglu as refGeglu } from '../../engine/ref/geglu';
+import { layerNorm as refLayerNorm } from '../../engine/ref/layer-norm';
 import type { GpuContext } from '../../engine/gpu/context';
 import { ShapeError, UnsupportedFormatError } from '../../engine/gpu/errors';
 import { STORAGE_FORMATS, type StorageFormat, type Tensor } from '../../engine/gpu/tensor';
@@ -105,6 +107,42 @@ describe('linear', () => {
     ctx.release(tx);
     ctx.destroyWeight(w);
   });
+
+  // The transformer's feed-forward: GEGLU of x [..., 2K] applied while A is loaded, then bias and residual.
+  for (const [format, rows, k, n] of [['int8', 37, 40, 24], ['f16', 70, 64, 36]] as const) {
+    it(`${format}: GEGLU input x [${rows}, ${2 * k}] × w [${n},${k}] with bias and residual`, async () => {
+      const ctx = await gpuContext();
+      const x = randomArray(rows * 2 * k, 5, 2);
+      const bias = randomArray(n, 6);
+      const res = randomArray(rows * n, 7);
+      const { w, values } = makeWeight(ctx, n, k, format, 8);
+      const [tx, tb, tr] = [ctx.upload(x, [1, rows, 2 * k], 'x'), ctx.upload(bias, [n], 'bias'), ctx.upload(res, [1, rows, n], 'residual')];
+      const y = linear(ctx, tx, w, { bias: tb, residual: tr, geglu: true, tile: TEST_TILE });
+      expect(y.shape).toEqual([1, rows, n]);
+      expectClose(await ctx.read(y), ref.linear(refGeglu(x, 2 * k), values, [n, k], { bias, residual: res }), TOL);
+      expect(() => linear(ctx, tx, w, { geglu: false })).toThrow(ShapeError);
+      ctx.release(tx, tb, tr, y);
+      ctx.destroyWeight(w);
+    });
+  }
+
+  // The transformer's norm1/2/3 fused into the projection that reads them: row statistics in the GEMM's workgroup.
+  // Rows with a common offset of 50 check the two-pass statistics; 70 rows span three 32-row tiles.
+  for (const [format, rows, k, n, offset] of [['f16', 70, 64, 36, 0], ['int8', 9, 40, 24, 50]] as const) {
+    it(`${format}: LayerNorm input x [${rows}, ${k}] (offset ${offset}) × w [${n},${k}] with bias`, async () => {
+      const ctx = await gpuContext();
+      const x = randomArray(rows * k, 9, 2).map((v) => v + offset);
+      const [gamma, beta, bias] = [randomArray(k, 10).map((v) => 1 + v), randomArray(k, 11), randomArray(n, 12)];
+      const { w, values } = makeWeight(ctx, n, k, format, 13);
+      const [tx, tg, tbeta, tb] = [ctx.upload(x, [1, rows, k], 'x'), ctx.upload(gamma, [k], 'gamma'), ctx.upload(beta, [k], 'beta'), ctx.upload(bias, [n], 'bias')];
+      const y = linear(ctx, tx, w, { bias: tb, layerNorm: { gamma: tg, beta: tbeta, eps: 1e-5 }, tile: TEST_TILE });
+      const normed = refLayerNorm(x, gamma, beta, { eps: 1e-5 });
+      expectClose(await ctx.read(y), ref.linear(normed, values, [n, k], { bias }), TOL);
+      expect(() => linear(ctx, tx, w, { layerNorm: { gamma: tb, beta: tbeta, eps: 1e-5 } })).toThrow(ShapeError);
+      ctx.release(tx, tg, tbeta, tb, y);
+      ctx.destroyWeight(w);
+    });
+  }
 
   it('adds the residual in place when it is the output', async () => {
     const ctx = await gpuContext();
