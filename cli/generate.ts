@@ -10,7 +10,9 @@ import { adapterName } from '../engine/gpu/device';
 import { EngineError } from '../engine/gpu/errors';
 import { nodeGpu } from '../engine/gpu/node-gpu';
 import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
+import { parseUNetConfig, parseVaeConfig } from '../engine/models/config';
 import { StableDiffusion, type GenerateParams, type Stage } from '../engine/pipeline';
+import { planGeneration } from '../engine/plan';
 import { isSchedulerName, SCHEDULER_NAMES } from '../engine/schedulers';
 import { decodeImagePng, encodeImagePng } from '../lib/png';
 import { SAMPLER_LABELS } from '../lib/samplers';
@@ -30,7 +32,9 @@ const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "�
   --init-image PNG          img2img: start from this image (its size must be W × H)
   --strength S              img2img: how much to change the image, in (0, 1] (default 0.8)
   --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: storage format of the layer weights (default f16)
-  --tuning FILE|off         auto-tuner cache (npm run tune) to take op configurations from (default ${defaultTuningPath()})`;
+  --tuning FILE|off         auto-tuner cache (npm run tune) to take op configurations from (default ${defaultTuningPath()})
+  --plan                    generate nothing: report the GPU memory (memory 'fast' and 'low') and the dispatches
+                            per UNet evaluation this model, size, guidance and format need, without GPU work`;
 
 class UsageError extends Error {}
 
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
       weights: { type: 'string' },
       tuning: { type: 'string' },
       out: { type: 'string' },
+      plan: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -69,6 +74,10 @@ async function main(): Promise<void> {
     return;
   }
   if (!values.model) throw new UsageError('--model is required: a diffusers pipeline folder.');
+  if (values.plan) {
+    await printPlan(values.model, values);
+    return;
+  }
   if (values.prompt === undefined) throw new UsageError('--prompt is required.');
   if (!values.out) throw new UsageError('--out is required: the PNG file to write.');
   const format = (values.weights ?? 'f16') as StorageFormat;
@@ -143,6 +152,34 @@ async function main(): Promise<void> {
   } finally {
     await folder.close();
     await ctx.destroy();
+  }
+}
+
+/** `--plan`: plan mode (engine/plan.ts) for the folder's model; reads configs and checkpoint headers only. */
+async function printPlan(model: string, values: { width?: string; height?: string; guidance?: string; weights?: string }): Promise<void> {
+  const format = (values.weights ?? 'f16') as StorageFormat;
+  if (!STORAGE_FORMATS.includes(format)) throw new UsageError(`--weights must be one of ${STORAGE_FORMATS.join(', ')}.`);
+  const folder = new ModelFolder(model);
+  try {
+    const config = async (path: string) => JSON.parse((await folder.text(path)) ?? '{}') as unknown;
+    const unet = parseUNetConfig(await config('unet/config.json'));
+    const native = unet.sampleSize * 2 ** (parseVaeConfig(await config('vae/config.json')).blockOutChannels.length - 1);
+    const width = number(values.width, 'width') ?? native;
+    const height = number(values.height, 'height') ?? native;
+    const guidance = (number(values.guidance, 'guidance') ?? 7.5) > 1;
+    const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
+    console.log(`Plan for ${basename(model)}: ${width}×${height}, ${guidance ? 'with' : 'without'} guidance, ${format} weights (no GPU work)`);
+    for (const memory of ['fast', 'low'] as const) {
+      const plan = await planGeneration(folder, { width, height, guidance, format, memory });
+      const stages = plan.stages.map((s) => `${s.stage} ${mb(s.peakBytes)}`).join(', ');
+      const largest = plan.stages.reduce((a, s) => (s.largestBuffer > a.largestBuffer ? s : a));
+      console.log(
+        `memory '${memory}': peak ${mb(plan.peakBytes)} (${stages}); largest buffer ${mb(largest.largestBuffer)} (${largest.stage}); ` +
+          `${plan.unetDispatches} dispatches per UNet evaluation`,
+      );
+    }
+  } finally {
+    await folder.close();
   }
 }
 
