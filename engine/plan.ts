@@ -37,6 +37,8 @@ export interface PlanOptions {
   limits?: PlanLimits;
   /** Text tokens per prompt; default 77. */
   tokens?: number;
+  /** UNet evaluations (denoising steps); default 2: from the second on, an evaluation finds the pool as later ones do. */
+  steps?: number;
 }
 
 export type PlanStage = 'text' | 'denoise' | 'decode';
@@ -138,8 +140,7 @@ export async function planGeneration(files: ModelFiles, options: PlanOptions): P
     unetWeightBytes = ctx.memory().weightBytes - before;
     const kv = unet.crossKV(ctx, text);
     ctx.release(text);
-    // Two steps: the second finds the pool as every later step does.
-    for (let step = 0; step < 2; step++) {
+    for (let step = 0; step < (options.steps ?? 2); step++) {
       checkpoint();
       const x = ctx.upload(new Float32Array(batch * h * w * unetConfig.inChannels), [batch, h, w, unetConfig.inChannels], 'latents');
       const out = unet.forward(ctx, x, 999, kv, 1);

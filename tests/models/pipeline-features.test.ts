@@ -16,7 +16,7 @@ describe('pipeline features', () => {
 
   it('gives the same image for the same seed, reports progress with latent previews, holds the planned memory', async () => {
     const ctx = await gpuContext();
-    const plan = await planGeneration(folder, { width: base.width, height: base.height, guidance: false, format: 'f32', memory: 'fast' });
+    const plan = await planGeneration(folder, { width: base.width, height: base.height, guidance: false, format: 'f32', memory: 'fast', steps: base.steps });
     const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
     const events: Progress[] = [];
     ctx.resetPeaks();

@@ -66,7 +66,7 @@ describe('quantised weights keep the image close to the reference', () => {
   for (const [format, floor] of [['f16', 35], ['int8', 25]] as const) {
     it(`${format}: PSNR ≥ ${floor} dB on case 3`, async () => {
       const ctx = await gpuContext();
-      const plan = await planGeneration(folder, { width: c.width, height: c.height, guidance: c.guidance > 1, format, memory: 'low' });
+      const plan = await planGeneration(folder, { width: c.width, height: c.height, guidance: c.guidance > 1, format, memory: 'low', steps: c.steps.length });
       const sd = await StableDiffusion.open(ctx, folder, { format, memory: 'low' });
       ctx.resetPeaks();
       const result = await sd.generate({
