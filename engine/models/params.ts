@@ -79,12 +79,15 @@ export class ParamLoader {
     return child;
   }
 
-  /** A loader (same names and bookkeeping) whose 3×3 convolutions run direct, whatever the options say. */
-  direct(): ParamLoader {
+  /** A loader (same names and bookkeeping) whose 3×3 convolutions run direct unless the tuning table says otherwise. */
+  preferDirect(): ParamLoader {
     const child = Object.create(this) as ParamLoader;
-    Object.defineProperty(child, 'options', { value: { ...this.options, conv: 'direct' } });
+    Object.defineProperty(child, 'convDefault', { value: 'direct' });
     return child;
   }
+
+  /** The algorithm of 3×3 convolutions the tuning table does not decide (`preferDirect`, else by shape). */
+  private readonly convDefault?: 'direct';
 
   /** Whether the checkpoint has `name` (for optional parameters). */
   has(name: string): boolean {
@@ -140,7 +143,7 @@ export class ParamLoader {
   async conv3x3(name: string, cout: number, cin: number, stride: 1 | 2 = 1, bias = true): Promise<Conv3x3> {
     const data = await this.take(`${name}.weight`, [[cout, cin, 3, 3]]);
     const { format } = this.options;
-    const algorithm = this.ctx.tuning?.convAlgorithm({ op: 'conv-algorithm', format, cin, cout, stride }) ?? preferredConvAlgorithm(cin, stride);
+    const algorithm = this.ctx.tuning?.convAlgorithm({ op: 'conv-algorithm', format, cin, cout, stride }) ?? this.convDefault ?? preferredConvAlgorithm(cin, stride);
     const winograd = this.options.conv !== 'direct' && stride === 1 && algorithm === 'winograd';
     let w: Tensor;
     if (winograd) {

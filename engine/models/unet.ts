@@ -82,9 +82,9 @@ export class UNet {
     const down: DownBlock[] = [];
     let c = ch[0]!;
     // The lowest resolution (latents / 2^(blocks−1): 8×8 at 512²) has so few pixels that its convolutions mostly read
-    // weights, which Winograd's layout makes 16/9 as large, in two dispatches instead of one: they run direct.
+    // weights, which Winograd's layout makes 16/9 as large, in two dispatches instead of one: by default they run direct.
     const last = ch.length - 1;
-    const lowest = (p: ParamLoader) => p.direct();
+    const lowest = (p: ParamLoader) => p.preferDirect();
     for (let i = 0; i < ch.length; i++) {
       const p = i === last ? lowest(root.scoped(`down_blocks.${i}`)) : root.scoped(`down_blocks.${i}`);
       const block: DownBlock = { resnets: [], attentions: [] };
