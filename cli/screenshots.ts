@@ -11,8 +11,14 @@ const DOCS = 'docs';
 // SwiftShader compiles every pipeline on the CPU the first time: minutes on a small or busy machine.
 const GENERATION_TIMEOUT_MS = 15 * 60_000;
 
+/** The page at its content's height, as Chromium sizes a popup (a modal dialog's backdrop then covers all of it). */
 async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: `${DOCS}/${name}.png`, fullPage: true });
+  const width = page.viewportSize()!.width;
+  // Measured in a short viewport: a document is never shorter than its viewport.
+  await page.setViewportSize({ width, height: 200 });
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width, height });
+  await page.screenshot({ path: `${DOCS}/${name}.png` });
   console.log(`wrote ${DOCS}/${name}.png`);
 }
 

@@ -80,7 +80,12 @@ function ItemDialog({ item, onClose, onDelete, onReuse, onStartFrom }: ItemActio
   const { settings, seed, width, height, model } = item.params;
   return (
     <dialog ref={dialog} class="item-dialog" aria-labelledby="item-heading" onClose={onClose}>
-      <h2 id="item-heading">Image from {new Date(item.createdAt).toLocaleString()}</h2>
+      <header>
+        <h2 id="item-heading">Image from {new Date(item.createdAt).toLocaleString()}</h2>
+        <button type="button" onClick={() => dialog.current?.close()}>
+          Close
+        </button>
+      </header>
       <div class="item-body">
         <div class="frame">{url && <img src={url} alt={`History image: ${settings.prompt}`} />}</div>
         <dl class="result-facts">
@@ -125,13 +130,10 @@ function ItemDialog({ item, onClose, onDelete, onReuse, onStartFrom }: ItemActio
           </a>
         )}
         <a class="button" href={browser.runtime.getURL(`/popup.html?item=${item.id}`)} target="_blank" rel="noopener">
-          Open in a tab
+          Open in tab
         </a>
         <button type="button" class="danger" onClick={() => onDelete(item)}>
           Delete
-        </button>
-        <button type="button" onClick={() => dialog.current?.close()}>
-          Close
         </button>
       </div>
     </dialog>
