@@ -127,8 +127,8 @@ async function main(): Promise<void> {
         lastStage = p.stage;
       },
     });
-    if (result.truncated.prompt) console.warn(`Warning: the prompt was ${result.truncated.prompt} tokens over the 77-token limit; the end was cut.`);
-    if (result.truncated.negativePrompt) console.warn(`Warning: the negative prompt was cut by ${result.truncated.negativePrompt} tokens.`);
+    if (result.truncated.prompt) console.warn(`Warning: the prompt was ${result.truncated.prompt} tokens over the 77-token limit; this was not read: "${result.cutText.prompt}"`);
+    if (result.truncated.negativePrompt) console.warn(`Warning: the negative prompt was cut by ${result.truncated.negativePrompt} tokens; this was not read: "${result.cutText.negativePrompt}"`);
     if (values['save-latents']) await writeFile(values['save-latents'], new Uint8Array(result.latents.buffer, result.latents.byteOffset, result.latents.byteLength));
     await writeFile(
       values.out,

@@ -112,6 +112,8 @@ export interface GenerateResult {
   timesteps: number[];
   /** Prompt tokens cut off at the 77-token limit (prompt, negative prompt). */
   truncated: { prompt: number; negativePrompt: number };
+  /** The text of the tokens cut off, as the tokenizer saw it (lower-cased, single spaces); '' when nothing was cut. */
+  cutText: { prompt: string; negativePrompt: string };
   /** Milliseconds per stage. */
   timings: Partial<Record<Stage, number>>;
 }
@@ -177,7 +179,16 @@ export class StableDiffusion {
     const unetFactor = 2 ** (this.configs.unet.blockOutChannels.length - 1);
     const multiple = this.vaeFactor * unetFactor;
     for (const [name, v] of [['width', p.width], ['height', p.height]] as const) {
-      if (!Number.isInteger(v) || v < multiple || v % multiple) throw new InvalidParameterError(`The ${name} must be a positive multiple of ${multiple} pixels for this model; got ${v}.`);
+      if (!Number.isInteger(v) || v < multiple || v % multiple) {
+        // Why 64 and not 8 (what diffusers allows): the UNet's skip connections join each level with the one of
+        // twice its size, and the engine's upsampling (fused into the next convolution) doubles exactly.
+        const below = Math.max(multiple, Math.floor(v / multiple) * multiple);
+        const near = Number.isFinite(v) && v > multiple ? ` (nearest: ${below} or ${below + multiple})` : '';
+        throw new InvalidParameterError(
+          `The ${name} must be a multiple of ${multiple} pixels for this model${near}; got ${v}. The image is made at 1/${this.vaeFactor} ` +
+            `of its size and the model halves that ${Math.log2(unetFactor)} times, so the ${name} must divide by ${this.vaeFactor} × ${unetFactor} = ${multiple}.`,
+        );
+      }
       if (v > 4096) throw new InvalidParameterError(`The ${name} can be at most 4096 pixels; got ${v}.`);
     }
     if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 1000) throw new InvalidParameterError(`Steps must be a whole number from 1 to 1000; got ${p.steps}.`);
@@ -237,6 +248,13 @@ export class StableDiffusion {
 
     const unet = await timed('load', () => this.unetStage());
     const kv = unet.crossKV(ctx, text);
+    // Given back once: after denoising, or on a cancel or error before that. Released twice, the pool would hand the
+    // same buffer to two tensors of a later job.
+    let kvHeld = true;
+    const releaseKV = () => {
+      if (kvHeld) unet.releaseCrossKV(ctx, kv);
+      kvHeld = false;
+    };
     ctx.release(text);
 
     try {
@@ -276,12 +294,13 @@ export class StableDiffusion {
           progress('denoise', i + 1, timesteps.length, latentPreview(latents, w, h, channels));
         }
       });
-      unet.releaseCrossKV(ctx, kv);
+      releaseKV();
       this.lowMemoryFree(() => this.freeUnet());
 
       checkCancel();
       progress('decode', 0, 1);
       const decoder = await timed('load', () => this.decoderStage());
+      checkCancel();
       const image = await timed('decode', async () => {
         const scale = 1 / this.configs.vae.scalingFactor;
         const z = ctx.upload(latents.map((v) => v * scale), [1, h, w, channels], 'latents');
@@ -292,6 +311,8 @@ export class StableDiffusion {
         return pixels.map((v) => Math.min(1, Math.max(0, v / 2 + 0.5)));
       });
       this.lowMemoryFree(() => this.freeDecoder());
+      // A cancel asked for while the VAE ran still cancels: the user no longer wants this image.
+      checkCancel();
       progress('decode', 1, 1);
       return {
         image,
@@ -301,10 +322,11 @@ export class StableDiffusion {
         scheduler: schedulerName,
         timesteps,
         truncated: { prompt: prompt.truncated, negativePrompt: negative.truncated },
+        cutText: { prompt: prompt.cutText, negativePrompt: negative.cutText },
         timings,
       };
     } catch (error) {
-      unet.releaseCrossKV(ctx, kv);
+      releaseKV();
       throw error;
     }
   }

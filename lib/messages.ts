@@ -104,6 +104,8 @@ export interface JobResult {
   height: number;
   /** Prompt tokens past CLIP's 77-token window, which were cut. */
   truncated: { prompt: number; negativePrompt: number };
+  /** The text of those tokens, for the user to see what the model did not read; '' when nothing was cut. */
+  cutText: { prompt: string; negativePrompt: string };
   /** Milliseconds per stage, and the whole job from start to PNG. */
   timings: Partial<Record<TimingKey, number>>;
   /** Where the image was kept in the history (gallery key), or why it could not be (the image is here either way). */
@@ -384,6 +386,12 @@ function isJobResult(value: unknown): value is JobResult {
     isRecord(value.truncated) &&
     isWholeNumber(value.truncated.prompt, 0, Infinity) &&
     isWholeNumber(value.truncated.negativePrompt, 0, Infinity) &&
+    isRecord(value.cutText) &&
+    (['prompt', 'negativePrompt'] as const).every((k) => {
+      const cut = (value.cutText as Json)[k];
+      // Cut text is a part of the prompt, so never longer than a prompt may be; empty exactly when nothing was cut.
+      return typeof cut === 'string' && cut.length <= LIMITS.promptChars && (cut === '') === ((value.truncated as Json)[k] === 0);
+    }) &&
     isRecord(value.timings) &&
     Object.entries(value.timings).every(([k, v]) => isOneOf(TIMING_KEYS, k) && isFiniteNumber(v) && v >= 0) &&
     isRecord(value.gallery) &&

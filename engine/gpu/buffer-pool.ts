@@ -36,6 +36,7 @@ export class BufferPool {
   /** Released since the last submit: recorded commands may still read them, so the host must not write them. */
   private readonly recent = new Set<GPUBuffer>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
+  private readonly inUse = new WeakSet<GPUBuffer>();
   private stats: PoolStats = { inUseBytes: 0, peakInUseBytes: 0, allocatedBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
 
   constructor(
@@ -67,6 +68,7 @@ export class BufferPool {
     }
     buffer ??= this.allocate(size, label);
     this.account(size);
+    this.inUse.add(buffer);
     return buffer;
   }
 
@@ -82,6 +84,9 @@ export class BufferPool {
   release(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer);
     if (size === undefined) throw new Error(`buffer ${buffer.label} does not belong to this pool`);
+    // A second release would put the buffer on the free list twice, and two later tensors would share it.
+    if (!this.inUse.has(buffer)) throw new Error(`buffer ${buffer.label} was released twice`);
+    this.inUse.delete(buffer);
     this.stats.inUseBytes -= size;
     const list = this.free.get(size) ?? [];
     list.push(buffer);

@@ -131,6 +131,7 @@ export class Engine {
       width: out.width,
       height: out.height,
       truncated: out.truncated,
+      cutText: out.cutText,
       timings: { ...out.timings, total: performance.now() - started },
     };
   }

@@ -95,6 +95,8 @@ function Result({ job, onReuseSeed, onStartFrom }: { job: JobState; onReuseSeed(
           The model reads 77 tokens of a prompt: {result.truncated.prompt > 0 && `${result.truncated.prompt} tokens of the prompt`}
           {result.truncated.prompt > 0 && result.truncated.negativePrompt > 0 && ' and '}
           {result.truncated.negativePrompt > 0 && `${result.truncated.negativePrompt} tokens of the negative prompt`} were left out.
+          {result.cutText.prompt && <span class="cut-text">Not read from the prompt: “{result.cutText.prompt}”</span>}
+          {result.cutText.negativePrompt && <span class="cut-text">Not read from the negative prompt: “{result.cutText.negativePrompt}”</span>}
         </p>
       )}
       <div class="actions">

@@ -42,7 +42,7 @@ function job(status: JobState['status']): JobState {
     preview: status === 'queued' ? null : PNG,
     etaMs: status === 'running' ? 1200 : null,
     updatedAt: 2,
-    result: status === 'done' ? { image: PNG, width: 64, height: 64, truncated: { prompt: 0, negativePrompt: 0 }, timings: { total: 10 }, gallery: { id: 3 } } : null,
+    result: status === 'done' ? { image: PNG, width: 64, height: 64, truncated: { prompt: 3, negativePrompt: 0 }, cutText: { prompt: 'on the moon', negativePrompt: '' }, timings: { total: 10 }, gallery: { id: 3 } } : null,
     error: status === 'failed' ? { name: 'DeviceLostError', message: 'The GPU device was lost.' } : null,
   };
 }

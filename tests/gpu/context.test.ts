@@ -63,6 +63,18 @@ describe('GpuContext', () => {
     expect(ctx.memory().allocatedBytes).toBe(0);
   });
 
+  it('refuses to release a buffer twice (two later tensors would share it)', async () => {
+    const ctx = await gpuContext();
+    const a = ctx.empty([100], 'a');
+    ctx.release(a);
+    expect(() => ctx.release(a)).toThrow(/a was released twice/);
+    ctx.flush();
+    const b = ctx.empty([100], 'b');
+    const c = ctx.empty([100], 'c');
+    expect(c.buffer).not.toBe(b.buffer);
+    ctx.release(b, c);
+  });
+
   it('refuses buffers beyond the binding limit with a named error', async () => {
     const ctx = await gpuContext();
     expect(() => ctx.empty([ctx.maxBindingBytes / 4 + 1], 'huge')).toThrow(BufferTooLargeError);
