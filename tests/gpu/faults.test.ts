@@ -1,6 +1,6 @@
 /**
  * GPU faults and cancellation on the tiny SD 1.x fixture at 64×64, through the offscreen document's own Engine and
- * JobQueue (the GPU, the page origin and the fetch of the bundled model provided by Node):
+ * JobRunner (the GPU, the page origin and the fetch of the bundled model provided by Node):
  * - the device destroyed in the middle of a job fails that job with DeviceLostError, whose message says what happened
  *   and what to do; the engine acquires a new device, reloads the model, and the next job succeeds;
  * - a job cancelled before text encoding, in the middle of denoising, or once the VAE stage has begun ends with
@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../../entrypoints/offscreen/engine';
-import { JobQueue } from '../../entrypoints/offscreen/jobs';
+import { JobRunner } from '../../entrypoints/offscreen/jobs';
 import { GenerationCancelledError } from '../../engine/gpu/errors';
 import { nodeGpu } from '../../engine/gpu/node-gpu';
 import type { GenerateParams, Stage } from '../../engine/pipeline';
@@ -24,7 +24,7 @@ const ORIGIN = 'chrome-extension://fixture';
 const SETTINGS: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 1, guidance: 0, width: 64, height: 64, seed: 1, scheduler: 'euler' };
 const TIMEOUT = 900_000;
 
-describe('GPU faults and cancellation (offscreen Engine + JobQueue)', () => {
+describe('GPU faults and cancellation (offscreen Engine + JobRunner)', () => {
   let engine: Engine;
   beforeAll(async () => {
     vi.stubGlobal('navigator', { gpu: await nodeGpu() });
@@ -45,8 +45,8 @@ describe('GPU faults and cancellation (offscreen Engine + JobQueue)', () => {
     const first = await engine.gpu();
     const ends = new Map<string, (state: JobState) => void>();
     let destroyed = false;
-    const queue = new JobQueue(
-      (job, options) => engine.generate(job, options),
+    const runner = new JobRunner(
+      async (job, options) => ({ ...(await engine.generate(job, options)), gallery: { error: 'not kept by this test' } }),
       (state) => {
         // Once the text is encoded: loading the UNet and denoising meet a lost device.
         if (!destroyed && state.status === 'running' && state.progress.stage === 'text' && state.progress.step === 1) {
@@ -55,11 +55,30 @@ describe('GPU faults and cancellation (offscreen Engine + JobQueue)', () => {
         }
         if (['done', 'failed', 'cancelled'].includes(state.status)) ends.get(state.jobId)?.(state);
       },
-      'tiny-sd1',
     );
+    let jobs = 0;
     const run = (settings: GenerationSettings) => {
-      const job = queue.add(settings);
-      return new Promise<JobState>((resolve) => ends.set(job.jobId, resolve));
+      const now = Date.now();
+      const job: JobState = {
+        jobId: `job-${++jobs}`,
+        createdAt: now,
+        version: 0,
+        status: 'queued',
+        source: 'popup',
+        cutChars: 0,
+        settings,
+        seed: settings.seed!,
+        model: 'tiny-sd1',
+        progress: { stage: 'queued', step: 0, steps: 0, done: 0, total: settings.steps + 2 },
+        preview: null,
+        etaMs: null,
+        updatedAt: now,
+        result: null,
+        error: null,
+      };
+      const end = new Promise<JobState>((resolve) => ends.set(job.jobId, resolve));
+      runner.start(job);
+      return end;
     };
 
     const lost = await run(SETTINGS);

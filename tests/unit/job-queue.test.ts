@@ -39,7 +39,7 @@ class Runner implements QueueRunner {
   /** The runner's final update of its job. */
   end(status: 'done' | 'failed'): JobState {
     const job = this.running!;
-    const result = { image: 'data:image/png;base64,AAAA', width: 64, height: 64, truncated: { prompt: 0, negativePrompt: 0 }, timings: {}, gallery: { id: 1 } };
+    const result = { image: 'data:image/png;base64,AAAA', width: 64, height: 64, truncated: { prompt: 0, negativePrompt: 0 }, cutText: { prompt: '', negativePrompt: '' }, timings: {}, gallery: { id: 1 } };
     const over: JobState = { ...job, status, version: job.version + 2, result: status === 'done' ? result : null, error: status === 'failed' ? { name: 'E', message: 'm' } : null };
     this.running = null;
     this.finished = over;
