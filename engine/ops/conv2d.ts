@@ -31,6 +31,7 @@ import { resolveOutput, uniforms, type GpuContext, type ResolvedOutput } from '.
 import { ShapeError, UnsupportedFormatError } from '../gpu/errors';
 import { shapeString, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor';
 import { preprocess } from '../gpu/wgsl';
+import { isCpuAdapter } from './gemm';
 import { weightBindings, weightDefines, weightInfo, weightsWgsl } from './weights';
 import { isWinogradWeight, winogradConv } from './winograd';
 
@@ -48,6 +49,16 @@ export interface ConvTile {
 }
 
 export const DEFAULT_CONV_TILE: ConvTile = { tm: 64, tn: 64, tk: 16, rm: 4 };
+
+/**
+ * The untuned tile on adapters that run WebGPU on the CPU (`isCpuAdapter`): 32–64 threads of 8–16 rows each, as for
+ * the GEMM, and 32-wide where the rows (pixels or Winograd tiles) or Cout are that few. On SwiftShader these ran
+ * bench-unet's Winograd convolutions (32×32×32→32 to 8×8×128→128, batch 2) 2–8× faster than DEFAULT_CONV_TILE.
+ */
+export function cpuConvTile(rows: number, cout: number): ConvTile {
+  const tm = rows <= 32 ? 32 : 64;
+  return { tm, tn: cout <= 32 ? 32 : 64, tk: 16, rm: tm === 32 ? 8 : 16 };
+}
 
 /** What a tuner tries; every entry fits WebGPU's default limits (256 invocations, 16 KiB workgroup memory). */
 export const CONV_TILE_CANDIDATES: readonly ConvTile[] = [
@@ -219,7 +230,9 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   const tuned =
     opts.tile ??
     ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: winograd ? 'winograd' : 'direct', batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample, padding });
-  const tile = resolveTile(ctx, tuned ?? DEFAULT_CONV_TILE);
+  const [, outH, outW] = outShape as [number, number, number, number];
+  const rows = x.shape[0]! * (winograd ? Math.ceil(outH / 2) * Math.ceil(outW / 2) : outH * outW);
+  const tile = resolveTile(ctx, tuned ?? (isCpuAdapter(ctx.adapter) ? cpuConvTile(rows, cout) : DEFAULT_CONV_TILE));
   const out = resolveOutput(ctx, outShape, opts.out, 'conv2d');
   const skip = opts.skip && resolveOutput(ctx, outShape, opts.skip, 'conv2d skip');
   checkNoAlias(skip ? [out, skip] : [out], [x, w, opts.bias, opts.residual]);
