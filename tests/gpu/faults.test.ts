@@ -57,7 +57,9 @@ describe('GPU faults and cancellation (offscreen Engine + JobRunner)', () => {
       },
     );
     let jobs = 0;
-    const run = (settings: GenerationSettings) => {
+    const run = async (settings: GenerationSettings) => {
+      // The runner lets go of a job just after publishing its end: hand it the next one a task later.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const now = Date.now();
       const job: JobState = {
         jobId: `job-${++jobs}`,
