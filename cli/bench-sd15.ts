@@ -70,7 +70,8 @@ export async function runSd15Bench(): Promise<void> {
       guidance: false,
       format: 'int8',
       memory: 'low',
-      limits: { maxStorageBufferBindingSize: ctx.maxBindingBytes, maxBufferSize: ctx.device.limits.maxBufferSize },
+      // Desktop limits: the whole-generation plan includes the 512×512 decode, whose largest buffer is over 128 MiB;
+      // only the denoise stage's figures are compared here.
     });
     const planned = plan.stages.find((s) => s.stage === 'denoise')!;
     console.log(`Evaluation: ${seconds.toFixed(1)} s wall, ${ctx.profiler.dispatches} dispatches, output ${finite ? 'finite' : 'NOT finite'}`);
