@@ -48,8 +48,7 @@ export class JobRunner {
     this.running = job;
     this.onBusy(true);
     void this.execute(job).finally(() => {
-      this.running = undefined;
-      this.onBusy(false);
+      if (!this.running) this.onBusy(false);
     });
   }
 
@@ -112,6 +111,8 @@ export class JobRunner {
   }
 
   private finish(job: Job, patch: Partial<JobState>): void {
+    // Free before the end is heard: the queue may hand over its next job as soon as it hears it.
+    if (this.running === job) this.running = undefined;
     this.update(job, patch);
     this.finished = job.state;
   }

@@ -26,11 +26,15 @@ function holdConnection(busy: boolean): void {
     port = undefined;
     return;
   }
+  // The next job may start before the last one let go: the connection held stays.
+  if (port) return;
   const connection = browser.runtime.connect({ name: RUNNER_PORT });
   connection.onDisconnect.addListener(() => {
     if (port !== connection) return;
     setTimeout(() => {
-      if (port === connection) holdConnection(true);
+      if (port !== connection) return;
+      port = undefined;
+      holdConnection(true);
     }, RECONNECT_MS);
   });
   port = connection;
