@@ -31,6 +31,7 @@
  * reference the error is ~1e-7 of the output's magnitude at unit-scale inputs and ~1e-5 with scores of ~1e3.
  */
 import source from '../../shaders/attention.wgsl?raw';
+import type { AdapterSummary } from '../gpu/device';
 import { resolveOutput, uniforms, type GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { isChannelSlice, shapeString, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor';
@@ -160,6 +161,11 @@ export function defaultAttentionTile(headDim: number, limits: AttentionLimits = 
   return tile;
 }
 
+/** The tile attention runs untuned on `adapter`. */
+export function untunedAttentionTile(adapter: AdapterSummary, headDim: number, limits: AttentionLimits, keyCount: number): AttentionTile {
+  return isCpuAdapter(adapter) ? cpuAttentionTile(headDim, limits) : defaultAttentionTile(headDim, limits, keyCount);
+}
+
 /**
  * The untuned tile on adapters that run WebGPU on the CPU (`isCpuAdapter`): four query rows per thread, so each key
  * and value read from workgroup memory serves four rows, and one key group (a CPU has no idle threads to fill). On
@@ -278,7 +284,7 @@ export function attention(ctx: GpuContext, args: AttentionArgs): Tensor {
     threads: Math.min(ctx.device.limits.maxComputeInvocationsPerWorkgroup, ctx.device.limits.maxComputeWorkgroupSizeX),
   };
   const tuned = args.tile ? undefined : ctx.tuning?.attention({ op: 'attention', batch: q.batch, tq: q.rows, tk: k.rows, heads, headDim, causal: args.causal === true });
-  const tile = args.tile ?? tuned?.tile ?? (isCpuAdapter(ctx.adapter) ? cpuAttentionTile(headDim, limits) : defaultAttentionTile(headDim, limits, k.rows));
+  const tile = args.tile ?? tuned?.tile ?? untunedAttentionTile(ctx.adapter, headDim, limits, k.rows);
   const layout = checkTile(headDim, tile, limits);
 
   const batch = q.batch;

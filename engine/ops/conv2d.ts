@@ -27,6 +27,7 @@
  * terms whose rounding differs by a few f32 ulps of the largest partial sums.
  */
 import source from '../../shaders/conv2d.wgsl?raw';
+import type { AdapterSummary } from '../gpu/device';
 import { resolveOutput, uniforms, type GpuContext, type ResolvedOutput } from '../gpu/context';
 import { ShapeError, UnsupportedFormatError } from '../gpu/errors';
 import { shapeString, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor';
@@ -58,6 +59,11 @@ export const DEFAULT_CONV_TILE: ConvTile = { tm: 64, tn: 64, tk: 16, rm: 4 };
 export function cpuConvTile(rows: number, cout: number): ConvTile {
   const tm = rows <= 32 ? 32 : 64;
   return { tm, tn: cout <= 32 ? 32 : 64, tk: 16, rm: tm === 32 ? 8 : 16 };
+}
+
+/** The tile a convolution with `rows` output rows (pixels, or Winograd tiles) and `cout` channels runs untuned. */
+export function untunedConvTile(adapter: AdapterSummary, rows: number, cout: number): ConvTile {
+  return isCpuAdapter(adapter) ? cpuConvTile(rows, cout) : DEFAULT_CONV_TILE;
 }
 
 /** What a tuner tries; every entry fits WebGPU's default limits (256 invocations, 16 KiB workgroup memory). */
@@ -232,7 +238,7 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
     ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: winograd ? 'winograd' : 'direct', batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample, padding });
   const [, outH, outW] = outShape as [number, number, number, number];
   const rows = x.shape[0]! * (winograd ? Math.ceil(outH / 2) * Math.ceil(outW / 2) : outH * outW);
-  const tile = resolveTile(ctx, tuned ?? (isCpuAdapter(ctx.adapter) ? cpuConvTile(rows, cout) : DEFAULT_CONV_TILE));
+  const tile = resolveTile(ctx, tuned ?? untunedConvTile(ctx.adapter, rows, cout));
   const out = resolveOutput(ctx, outShape, opts.out, 'conv2d');
   const skip = opts.skip && resolveOutput(ctx, outShape, opts.skip, 'conv2d skip');
   checkNoAlias(skip ? [out, skip] : [out], [x, w, opts.bias, opts.residual]);

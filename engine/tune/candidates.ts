@@ -9,9 +9,9 @@
  * output). `gemmTileCandidates` keeps to 64 threads and more, so the CPU tiles are listed here.
  */
 import type { GpuContext } from '../gpu/context';
-import { attentionTileCandidates, defaultAttentionTile, type AttentionTile } from '../ops/attention';
-import { CONV_TILE_CANDIDATES, DEFAULT_CONV_TILE, resolveTile, type ConvTile } from '../ops/conv2d';
-import { DEFAULT_GEMM_TILE, gemmTileCandidates, gemmTileKey, validateGemmTile, type GemmTile } from '../ops/gemm';
+import { attentionTileCandidates, untunedAttentionTile, type AttentionTile } from '../ops/attention';
+import { CONV_TILE_CANDIDATES, resolveTile, type ConvTile } from '../ops/conv2d';
+import { gemmTileCandidates, gemmTileKey, validateGemmTile, type GemmTile } from '../ops/gemm';
 
 const t = (tileM: number, tileN: number, tileK: number, wptM: number, wptN: number): GemmTile => ({ tileM, tileN, tileK, vec: 4, wptM, wptN });
 
@@ -43,12 +43,12 @@ function unique<T>(items: readonly T[], key: (x: T) => string): T[] {
   });
 }
 
-/** GEMM tiles other than the default, valid on this device. */
-export function gemmCandidates(ctx: GpuContext, options: CandidateOptions = {}): GemmTile[] {
+/** GEMM tiles other than `untuned` (what the op runs without a table), valid on this device. */
+export function gemmCandidates(ctx: GpuContext, untuned: GemmTile, options: CandidateOptions = {}): GemmTile[] {
   const limits = ctx.device.limits;
   const list = options.exhaustive ? [...CPU_GEMM_TILES, ...gemmTileCandidates(limits)] : [...CPU_GEMM_TILES, ...GPU_GEMM_TILES];
   return unique(list, gemmTileKey).filter((tile) => {
-    if (gemmTileKey(tile) === gemmTileKey(DEFAULT_GEMM_TILE)) return false;
+    if (gemmTileKey(tile) === gemmTileKey(untuned)) return false;
     try {
       validateGemmTile(tile, limits);
       return true;
@@ -60,10 +60,10 @@ export function gemmCandidates(ctx: GpuContext, options: CandidateOptions = {}):
 
 const convKey = (c: ConvTile) => `${c.tm}x${c.tn}x${c.tk}r${c.rm}`;
 
-/** Conv tiles other than the default, valid on this device. */
-export function convCandidates(ctx: GpuContext): ConvTile[] {
+/** Conv tiles other than `untuned` (what the op runs without a table), valid on this device. */
+export function convCandidates(ctx: GpuContext, untuned: ConvTile): ConvTile[] {
   return unique([...CONV_TILE_CANDIDATES, ...CPU_CONV_TILES], convKey).filter((tile) => {
-    if (convKey(tile) === convKey(DEFAULT_CONV_TILE)) return false;
+    if (convKey(tile) === convKey(untuned)) return false;
     try {
       resolveTile(ctx, tile);
       return true;
@@ -87,7 +87,7 @@ const attentionKey = (a: AttentionTile) => `${a.rows}/${a.keys}/${a.rowsPerThrea
  */
 export function attentionCandidates(ctx: GpuContext, headDim: number, keyCount: number, options: CandidateOptions = {}): AttentionTile[] {
   const limits = attentionLimits(ctx);
-  const base = defaultAttentionTile(headDim, limits, keyCount);
+  const base = untunedAttentionTile(ctx.adapter, headDim, limits, keyCount);
   const valid = attentionTileCandidates(headDim, limits);
   const validKeys = new Set(valid.map(attentionKey));
   let list: AttentionTile[];

@@ -25,9 +25,9 @@
 import type { GpuContext } from '../gpu/context';
 import { relativeError } from './compare';
 import type { StorageFormat, Tensor } from '../gpu/tensor';
-import { attention, attentionChunks, DEFAULT_ATTENTION_BUDGET, defaultAttentionTile } from '../ops/attention';
-import { conv2d, convWeightMatrix, DEFAULT_CONV_TILE, preferredConvAlgorithm } from '../ops/conv2d';
-import { DEFAULT_GEMM_TILE, linear, matmul } from '../ops/gemm';
+import { attention, attentionChunks, DEFAULT_ATTENTION_BUDGET, untunedAttentionTile } from '../ops/attention';
+import { conv2d, conv2dOutputSize, convWeightMatrix, preferredConvAlgorithm, untunedConvTile, type ConvTile } from '../ops/conv2d';
+import { defaultGemmTile, linear, matmul, type GemmTile } from '../ops/gemm';
 import { winogradWeight } from '../ops/winograd';
 import { packWeight } from '../quant/pack';
 import { attentionCandidates, attentionLimits, convCandidates, gemmCandidates } from './candidates';
@@ -207,7 +207,7 @@ function random(n: number, seed: number, scale = 1): Float32Array {
 function gemmProblem(ctx: GpuContext, s: GemmShape, exhaustive: boolean): Problem {
   const inputs: Tensor[] = [];
   const weights: Tensor[] = [];
-  let run: (tile: typeof DEFAULT_GEMM_TILE) => Tensor;
+  let run: (tile: GemmTile) => Tensor;
   if (s.b === 'kn' || s.batch > 1) {
     const a = ctx.upload(random(s.batch * s.m * s.k, 1), [s.batch, s.m, s.k], 'tune.a');
     const transposeB = s.b !== 'kn';
@@ -222,10 +222,12 @@ function gemmProblem(ctx: GpuContext, s: GemmShape, exhaustive: boolean): Proble
     weights.push(w);
     run = (tile) => linear(ctx, x, w, { tile });
   }
-  const trial = (tile: typeof DEFAULT_GEMM_TILE): Trial => ({ config: { op: 'gemm', tile }, run: () => run(tile) });
+  const trial = (tile: GemmTile): Trial => ({ config: { op: 'gemm', tile }, run: () => run(tile) });
+  // The baseline is what the op runs without a table on this adapter (CPU adapters have their own tiles).
+  const untuned = defaultGemmTile(ctx.adapter, s.n);
   return {
-    default: trial(DEFAULT_GEMM_TILE),
-    candidates: gemmCandidates(ctx, { exhaustive }).map(trial),
+    default: trial(untuned),
+    candidates: gemmCandidates(ctx, untuned, { exhaustive }).map(trial),
     dispose: () => {
       ctx.release(...inputs);
       for (const w of weights) ctx.destroyWeight(w);
@@ -241,23 +243,25 @@ function convProblems(ctx: GpuContext, s: ConvShape): { algorithm: 'direct' | 'w
   const preferred = preferredConvAlgorithm(s.cin, s.stride);
   const algorithms: ('direct' | 'winograd')[] = [preferred];
   if (s.stride === 1 && s.padding === 'symmetric') algorithms.push(preferred === 'direct' ? 'winograd' : 'direct');
-  const tiles = convCandidates(ctx);
+  const [, outH, outW] = conv2dOutputSize([s.batch, s.h, s.w, s.cin], s.stride, s.upsample, s.padding);
   return algorithms.map((algorithm, i) => {
+    const rows = s.batch * (algorithm === 'winograd' ? Math.ceil(outH / 2) * Math.ceil(outW / 2) : outH * outW);
+    const untuned = untunedConvTile(ctx.adapter, rows, s.cout);
     let w: Tensor;
     if (algorithm === 'winograd') w = winogradWeight(ctx, oihw, s.cout, s.cin, s.format, 'tune.w');
     else {
       const p = packWeight(convWeightMatrix(oihw, s.cout, s.cin), s.cout, 9 * s.cin, s.format);
       w = ctx.weight([s.cout, 9 * s.cin], s.format, p.data, 'tune.w', p.scales);
     }
-    const trial = (tile: typeof DEFAULT_CONV_TILE): Trial => ({
+    const trial = (tile: ConvTile): Trial => ({
       config: { op: 'conv', tile },
       run: () => conv2d(ctx, x, w, { bias, stride: s.stride, upsample: s.upsample, padding: s.padding, algorithm, tile }),
     });
     return {
       algorithm,
       problem: {
-        default: trial(DEFAULT_CONV_TILE),
-        candidates: tiles.map(trial),
+        default: trial(untuned),
+        candidates: convCandidates(ctx, untuned).map(trial),
         dispose: () => {
           ctx.destroyWeight(w);
           if (i === algorithms.length - 1) ctx.release(x, bias);
@@ -271,7 +275,7 @@ function attentionProblem(ctx: GpuContext, s: AttentionShape, exhaustive: boolea
   const c = s.heads * s.headDim;
   const q = ctx.upload(random(s.batch * s.tq * c, 6), [s.batch, s.tq, c], 'tune.q');
   const kv = ctx.upload(random(s.batch * s.tk * 2 * c, 7), [s.batch, s.tk, 2 * c], 'tune.kv');
-  const base = defaultAttentionTile(s.headDim, attentionLimits(ctx), s.tk);
+  const base = untunedAttentionTile(ctx.adapter, s.headDim, attentionLimits(ctx), s.tk);
   const trial = (tile: typeof base, budgetBytes?: number): Trial => ({
     config: { op: 'attention', tile, ...(budgetBytes === undefined ? {} : { budgetBytes }) },
     run: () =>
