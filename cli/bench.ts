@@ -3,8 +3,9 @@
  * names runs them all. Suites: `ops` (kernels at Stable Diffusion 1.5 shapes), `quality` (image PSNR of each weight
  * format against the reference pipeline; `--filter f16` runs one format), `unet` (one bench-unet evaluation on our
  * engine in Node), `ort` (bench-unet side by side with onnxruntime-web in headless Chromium), `plan` (real SD 1.5 / 2.1
- * models planned without GPU work: dispatches, peak memory, largest buffer); on demand only, `sd15` (one real-size
- * SD 1.5 UNet evaluation: many minutes on a CPU adapter). `--tuning`: the
+ * models planned without GPU work: dispatches, peak memory, largest buffer), `store` (download, store and load
+ * throughput of the model store in the built extension in Chromium; `--weights` picks the stored format); on demand
+ * only, `sd15` (one real-size SD 1.5 UNet evaluation: many minutes on a CPU adapter). `--tuning`: the
  * auto-tuner's table for this adapter (default: the cache file of `npm run tune`; `off`: default configurations).
  *
  * Every figure is printed with the adapter it ran on; nothing here asserts speed. Each suite's output also replaces
@@ -22,6 +23,7 @@ import { runOrtBench } from './bench-ort';
 import { runPlanBench } from './bench-plan';
 import { runQualityBench } from './bench-quality';
 import { runSd15Bench } from './bench-sd15';
+import { runStoreBench } from './bench-store';
 import { runUNetBench } from './bench-unet';
 import { BENCHMARKS_FILE, updateSection } from './benchmarks-md';
 import { tuningTableFor } from './tuning-file';
@@ -47,6 +49,7 @@ const SUITES: Record<string, Suite> = {
   unet: runUNetBench,
   ort: runOrtBench,
   plan: runPlanBench,
+  store: runStoreBench,
 };
 
 /** Suites that run only when named: they take many minutes on a CPU adapter. */

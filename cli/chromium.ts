@@ -19,6 +19,19 @@ export interface ExtensionBrowser {
   close(): Promise<void>;
 }
 
+/**
+ * Leaves the popup's first-run screen (shown while no model is downloaded) for the built-in demo model; returns
+ * whether it was shown. Waits until the popup shows either.
+ */
+export async function continueWithBuiltinModel(page: Page): Promise<boolean> {
+  const button = page.getByRole('button', { name: /^Continue with the built-in demo model/ });
+  await button.or(page.getByLabel('Prompt', { exact: true })).first().waitFor({ timeout: 120_000 });
+  if (!(await button.isVisible())) return false;
+  await button.click();
+  await page.getByLabel('Prompt', { exact: true }).waitFor();
+  return true;
+}
+
 /** Chromium with the built extension loaded, in a fresh profile (headless unless `headless: false`). */
 export async function launchWithExtension(extraArgs: string[], headless = true): Promise<ExtensionBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
@@ -39,7 +52,8 @@ export async function launchWithExtension(extraArgs: string[], headless = true):
       `--load-extension=${EXTENSION}`,
     ],
   });
-  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker'));
+  // The service worker starts within seconds, or a minute on a loaded 2-core machine.
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 120_000 }));
   const extensionId = new URL(worker.url()).host;
   return {
     context,

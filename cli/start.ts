@@ -2,7 +2,7 @@
  * The main command (`npm start`): with a display, opens Chromium with the freshly built extension and its popup;
  * without one, runs a generation headless through the extension — popup → background → offscreen engine — with the
  * built-in default model: types a prompt, generates with a fixed seed, and writes the image (`out/image.png`, the
- * PNG the popup's Download gives) and screenshots of the popup idle, generating (with the live preview) and with the
+ * PNG the popup's Download gives) and screenshots of the popup's first-run screen (no model downloaded yet), idle, generating (with the live preview) and with the
  * result. It prints the engine's adapter, the seed, the size and the stage timings.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { dataUrlBytes } from '../lib/data-url';
 import type { JobState } from '../lib/messages';
 import { SAMPLER_LABELS } from '../lib/samplers';
-import { launchWithExtension, WEBGPU_ARGS } from './chromium';
+import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS } from './chromium';
 
 const OUT = 'out';
 const PROMPT = 'a lighthouse on a cliff at sunset, oil painting';
@@ -53,6 +53,11 @@ async function main(): Promise<void> {
       process.exitCode = 1;
       return;
     }
+    // A fresh profile has no downloaded model: the popup opens on its first-run screen, which is shot, then left.
+    const firstRun = page.getByRole('button', { name: /^Continue with the built-in demo model/ });
+    await firstRun.or(page.getByLabel('Prompt', { exact: true })).first().waitFor({ timeout: 120_000 });
+    if (await firstRun.isVisible()) await page.screenshot({ path: `${OUT}/popup-first-run.png`, fullPage: true });
+    await continueWithBuiltinModel(page);
     const engine = await page.locator('dl.engine dt').evaluateAll((terms) => terms.map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent ?? ''}`));
     console.log(engine.join('\n'));
 
@@ -86,7 +91,7 @@ async function main(): Promise<void> {
       `Times: load ${seconds(t.load)}, text ${seconds(t.text)}, denoise ${seconds(t.denoise)}, decode ${seconds(t.decode)}; ` +
         `engine total ${seconds(t.total)}, ${seconds(Date.now() - started)} from the Enter key to the image.`,
     );
-    console.log(`\nWrote ${OUT}/image.png and the screenshots ${OUT}/popup-idle.png, ${OUT}/popup-generating.png, ${OUT}/popup-result.png`);
+    console.log(`\nWrote ${OUT}/image.png and the screenshots ${OUT}/popup-first-run.png, ${OUT}/popup-idle.png, ${OUT}/popup-generating.png, ${OUT}/popup-result.png`);
   } finally {
     await browser.close();
   }

@@ -9,7 +9,6 @@
  */
 import { browser, type Browser } from 'wxt/browser';
 import { defineBackground } from 'wxt/utils/define-background';
-import { BUILTIN_MODEL } from '../lib/builtin-model';
 import { JobQueue, RUNNER_PORT } from '../lib/job-queue';
 import { forward, onEvent, publish, serve } from '../lib/messaging';
 import { MessageError, RemoteError, resultResponse, type JobState, type RequestOf, type RequestType, type Results } from '../lib/messages';
@@ -109,7 +108,6 @@ const queue = new JobQueue(
     saved: (jobs) => void browser.action.setBadgeText({ text: badgeText(jobs) }),
     finished: notifyFinished,
   },
-  BUILTIN_MODEL.id,
 );
 
 /** What the context menu item calls: queues a job on the selected text with the user's default settings. */
@@ -174,7 +172,9 @@ export default defineBackground(() => {
     }
   });
   // The runner's updates of the job it runs.
-  onEvent(({ job }) => void queue.update(job));
+  onEvent((event) => {
+    if (event.type === 'job-update') void queue.update(event.job);
+  });
   // The runner holds this connection while a job runs: its end means the job ended or the document is gone.
   browser.runtime.onConnect.addListener((port) => {
     if (port.name === RUNNER_PORT) port.onDisconnect.addListener(() => void queue.check());

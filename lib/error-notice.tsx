@@ -8,6 +8,9 @@ const KNOWN: Record<string, { title: string; advice?: string }> = {
   BufferTooLargeError: { title: 'The image is too large for this GPU' },
   EngineStoppedError: { title: 'The engine stopped' },
   GalleryItemMissingError: { title: 'The starting image is gone' },
+  InsufficientStorageError: { title: 'Not enough storage' },
+  ModelNotFoundError: { title: 'The model is not installed' },
+  CorruptChunkError: { title: 'The stored model is damaged' },
 };
 
 const FALLBACK = {

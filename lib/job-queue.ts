@@ -73,7 +73,6 @@ export class JobQueue {
     private readonly storage: QueueStorage,
     private readonly runner: QueueRunner,
     private readonly hooks: QueueHooks,
-    private readonly model: string,
   ) {}
 
   /** Queues a generation; returns it as queued. */
@@ -93,7 +92,7 @@ export class JobQueue {
         cutChars,
         settings,
         seed: settings.seed ?? randomSeed(),
-        model: this.model,
+        model: settings.model,
         progress: { stage: 'queued', step: 0, steps: 0, done: 0, total },
         preview: null,
         etaMs: null,

@@ -16,7 +16,9 @@
  * plain TypeScript (no extension API), so its checks are the same in every context.
  */
 import type { AdapterFeatures, AdapterSummary } from '../engine/gpu/device';
+import type { StorageFormat } from '../engine/gpu/tensor';
 import { SCHEDULER_NAMES, type SchedulerName } from '../engine/schedulers/types';
+import { installProblem, isInstallState, isModelId, isModelsOverview, type InstallState, type ModelsOverview } from './model-messages';
 
 export const TARGETS = ['background', 'offscreen', 'broadcast'] as const;
 /** 'broadcast': events for every other context (pages render them, the background badges them); nobody answers them. */
@@ -83,6 +85,8 @@ export interface GenerationSettings {
   scheduler: SchedulerName;
   /** img2img from a gallery image; absent for txt2img. */
   startImage?: StartImage;
+  /** The model to run: a stored model's id or the built-in one's. */
+  model: string;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'] as const;
@@ -198,6 +202,14 @@ export interface Results {
   'run-job': { accepted: true };
   /** Background → offscreen: the job the offscreen document runs, and the last one it finished, if any. */
   'runner-state': { running: JobState | null; finished: JobState | null };
+  /** Stored models, the catalog, installs and storage. */
+  'list-models': ModelsOverview;
+  /** The install, started (or joined, when that model is installing already). */
+  'install-model': InstallState;
+  /** Whether an install of that model was running. */
+  'cancel-install': { cancelled: boolean };
+  /** Whether a model with that id was stored. */
+  'delete-model': { deleted: boolean };
 }
 export type RequestType = keyof Results;
 
@@ -207,7 +219,10 @@ interface RequestBase<T extends RequestType> {
   id: string;
 }
 export type EngineStatusRequest = RequestBase<'engine-status'>;
-export type ModelInfoRequest = RequestBase<'model-info'>;
+export interface ModelInfoRequest extends RequestBase<'model-info'> {
+  /** A stored model's id or the built-in one's; absent: the built-in model. */
+  model?: string;
+}
 export type JobStateRequest = RequestBase<'job-state'>;
 export type JobsRequest = RequestBase<'jobs'>;
 export type RunnerStateRequest = RequestBase<'runner-state'>;
@@ -224,6 +239,19 @@ export interface RunTunerRequest extends RequestBase<'run-tuner'> {
   budgetSeconds: number;
 }
 export type TunerStateRequest = RequestBase<'tuner-state'>;
+export type ListModelsRequest = RequestBase<'list-models'>;
+export interface InstallModelRequest extends RequestBase<'install-model'> {
+  /** Hugging Face repository id, `owner/name`. */
+  repo: string;
+  revision: string;
+  format: StorageFormat;
+}
+export interface CancelInstallRequest extends RequestBase<'cancel-install'> {
+  modelId: string;
+}
+export interface DeleteModelRequest extends RequestBase<'delete-model'> {
+  modelId: string;
+}
 export type RequestMessage =
   | EngineStatusRequest
   | ModelInfoRequest
@@ -233,6 +261,10 @@ export type RequestMessage =
   | JobsRequest
   | RunJobRequest
   | RunnerStateRequest
+  | ListModelsRequest
+  | InstallModelRequest
+  | CancelInstallRequest
+  | DeleteModelRequest
   | RunTunerRequest
   | TunerStateRequest;
 export type RequestOf<T extends RequestType> = Extract<RequestMessage, { type: T }>;
@@ -261,7 +293,13 @@ export interface JobUpdateEvent {
   type: 'job-update';
   job: JobState;
 }
-export type EventMessage = JobUpdateEvent;
+/** An install changed (progress, its end): sent by the offscreen document to every other context. */
+export interface InstallUpdateEvent {
+  target: 'broadcast';
+  type: 'install-update';
+  install: InstallState;
+}
+export type EventMessage = JobUpdateEvent | InstallUpdateEvent;
 
 /** A message that is not part of the protocol, or comes from outside this extension. */
 export class MessageError extends Error {
@@ -341,7 +379,7 @@ function isModelInfo(value: unknown): value is ModelInfo {
 /** Why `value` is not valid generation settings (a sentence for the user), or undefined when it is. */
 export function settingsProblem(value: unknown): string | undefined {
   if (!isRecord(value)) return 'the settings are missing';
-  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler', 'startImage'];
+  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler', 'startImage', 'model'];
   const extra = Object.keys(value).filter((k) => !(keys as string[]).includes(k));
   if (extra.length) return `unexpected settings: ${extra.join(', ')}`;
   for (const key of ['prompt', 'negativePrompt'] as const) {
@@ -369,6 +407,7 @@ export function settingsProblem(value: unknown): string | undefined {
       return `the strength must be a number from ${LIMITS.strength.min} to ${LIMITS.strength.max}`;
     }
   }
+  if (!isModelId(value.model)) return 'choose a model';
   return undefined;
 }
 
@@ -477,6 +516,10 @@ const RESULT_CHECKS: { [T in RequestType]: (value: unknown) => value is Results[
   'run-job': (value): value is Results['run-job'] => isRecord(value) && value.accepted === true,
   'runner-state': (value): value is Results['runner-state'] =>
     isRecord(value) && (value.running === null || isJobState(value.running)) && (value.finished === null || isJobState(value.finished)),
+  'list-models': isModelsOverview,
+  'install-model': isInstallState,
+  'cancel-install': (value): value is Results['cancel-install'] => isRecord(value) && typeof value.cancelled === 'boolean',
+  'delete-model': (value): value is Results['delete-model'] => isRecord(value) && typeof value.deleted === 'boolean',
 };
 
 const JOB_ID_MAX_CHARS = 100;
@@ -484,7 +527,14 @@ const JOB_ID_MAX_CHARS = 100;
 /** Each request type's fields besides target, type and id, read from a message (MessageError when malformed). */
 const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(message: Json): PayloadOf<T> } } = {
   'engine-status': { fields: [], parse: () => ({}) },
-  'model-info': { fields: [], parse: () => ({}) },
+  'model-info': {
+    fields: ['model'],
+    parse(message) {
+      if (message.model === undefined) return {};
+      if (!isModelId(message.model)) throw new MessageError('model-info request with an invalid model id');
+      return { model: message.model };
+    },
+  },
   'job-state': { fields: [], parse: () => ({}) },
   'tuner-state': { fields: [], parse: () => ({}) },
   'run-tuner': {
@@ -512,6 +562,17 @@ const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(
       return { settings: message.settings as GenerationSettings };
     },
   },
+  'list-models': { fields: [], parse: () => ({}) },
+  'install-model': {
+    fields: ['repo', 'revision', 'format'],
+    parse(message) {
+      const problem = installProblem(message);
+      if (problem !== undefined) throw new MessageError(`install-model request: ${problem}`);
+      return { repo: (message.repo as string).trim(), revision: message.revision as string, format: message.format as StorageFormat };
+    },
+  },
+  'cancel-install': { fields: ['modelId'], parse: (message) => ({ modelId: modelIdOf(message) }) },
+  'delete-model': { fields: ['modelId'], parse: (message) => ({ modelId: modelIdOf(message) }) },
   cancel: {
     fields: ['jobId'],
     parse(message) {
@@ -521,6 +582,11 @@ const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(
     },
   },
 };
+
+function modelIdOf(message: Json): string {
+  if (!isModelId(message.modelId)) throw new MessageError(`${String(message.type)} request without a valid modelId`);
+  return message.modelId;
+}
 
 function isRequestType(value: unknown): value is RequestType {
   return typeof value === 'string' && Object.hasOwn(RESULT_CHECKS, value);
@@ -549,6 +615,10 @@ export function parseRequest(message: unknown): RequestMessage {
 /** The event `message` is, or a MessageError saying why it is none. */
 export function parseEvent(message: unknown): EventMessage {
   if (!isRecord(message) || message.target !== 'broadcast') throw new MessageError(`expected an event, got ${describe(message)}`);
+  if (message.type === 'install-update') {
+    if (!isInstallState(message.install)) throw new MessageError('malformed install-update event');
+    return { target: 'broadcast', type: 'install-update', install: message.install };
+  }
   if (message.type !== 'job-update') throw new MessageError(`unknown event type ${describe(message.type)}`);
   if (!isJobState(message.job)) throw new MessageError('malformed job-update event');
   return { target: 'broadcast', type: 'job-update', job: message.job };

@@ -34,6 +34,7 @@ export function settingsFromSelection(
     height: defaults.height ?? model.height,
     seed: null,
     scheduler: defaults.scheduler ?? model.defaultScheduler,
+    model: model.id,
   };
   // Counted in characters as a reader counts them.
   return { settings, cutChars: Array.from(text).length - Array.from(prompt).length };
@@ -43,7 +44,7 @@ export function settingsFromSelection(
 export function parseGenerationDefaults(value: unknown): GenerationDefaults {
   if (typeof value !== 'object' || value === null) return {};
   const out: Record<string, unknown> = {};
-  const base: GenerationSettings = { prompt: 'x', negativePrompt: '', steps: 1, guidance: 1, width: 64, height: 64, seed: null, scheduler: 'ddim' };
+  const base: GenerationSettings = { prompt: 'x', negativePrompt: '', steps: 1, guidance: 1, width: 64, height: 64, seed: null, scheduler: 'ddim', model: 'tiny-sd1' };
   for (const key of ['negativePrompt', 'steps', 'guidance', 'width', 'height', 'scheduler'] as const) {
     const field = (value as Record<string, unknown>)[key];
     if (field !== undefined && settingsProblem({ ...base, [key]: field }) === undefined) out[key] = field;

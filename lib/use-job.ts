@@ -41,7 +41,9 @@ export function useJob(): JobControls {
 
   useEffect(() => {
     // Listening first: an update sent while the queue is on its way is not lost, and the older one loses.
-    const stop = onEvent((event) => show([event.job]));
+    const stop = onEvent((event) => {
+      if (event.type === 'job-update') show([event.job]);
+    });
     request('jobs', {}).then(show, (error: unknown) => {
       setJobs((shown) => shown ?? new Map());
       setRequestError(asError(error));

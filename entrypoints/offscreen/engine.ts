@@ -1,12 +1,14 @@
 /**
  * The engine as the offscreen document holds it: one GpuContext, acquired again only after the device is lost, and
- * the built-in model opened on it, whose loaded stages stay on the GPU from one job to the next.
+ * one model opened on it (the built-in one or a stored one), whose loaded stages stay on the GPU from one job to the
+ * next. Switching models, or the memory mode in the preferences, unloads the open one first. The attention chunk
+ * budget of the preferences is applied to the context before each job.
  */
 import { adapterName } from '../../engine/gpu/device';
 import { GpuContext } from '../../engine/gpu/context';
 import { add } from '../../engine/ops/elementwise';
 import * as ref from '../../engine/ref/elementwise';
-import { StableDiffusion, type Progress } from '../../engine/pipeline';
+import { StableDiffusion, type MemoryMode, type Progress } from '../../engine/pipeline';
 import { BUILTIN_MODEL, BundledModelFiles } from '../../lib/builtin-model';
 import { pngDataUrl } from '../../lib/data-url';
 import { LIMITS, type EngineStatus, type JobResult, type ModelInfo } from '../../lib/messages';
@@ -14,6 +16,15 @@ import { encodeImagePng } from '../../lib/png';
 import { SAMPLER_LABELS } from '../../lib/samplers';
 import type { JobRequest } from './jobs';
 import { storedTuningTable } from './tuner';
+import type { ModelService, OpenedModel } from './models';
+
+const MIB = 1024 * 1024;
+
+/** The engine preferences a job runs with (storage/preferences.ts). */
+export interface EngineTuning {
+  memory: MemoryMode;
+  attentionBudgetMiB: number;
+}
 
 // One f32 addition per element, correctly rounded on both sides: anything above f32 epsilon is a broken kernel.
 const SELF_CHECK_TOLERANCE = 1e-6;
@@ -42,8 +53,13 @@ export class Engine {
   // Per context: the check's answer cannot change while the device lives, and a page opened during a job must not
   // wait for the GPU queue the job fills.
   private readonly checks = new WeakMap<GpuContext, Promise<EngineStatus['selfCheck']>>();
-  private model?: { ctx: GpuContext; pipeline: Promise<StableDiffusion> };
+  private model?: { ctx: GpuContext; id: string; memory: MemoryMode; pipeline: Promise<{ sd: StableDiffusion; opened: OpenedModel }> };
   readonly files = new BundledModelFiles(BUILTIN_MODEL, new URL(BUILTIN_MODEL.path, location.origin).href);
+
+  constructor(
+    private readonly models: ModelService,
+    private readonly tuning: () => Promise<EngineTuning>,
+  ) {}
 
   gpu(): Promise<GpuContext> {
     if (!this.context) {
@@ -68,39 +84,49 @@ export class Engine {
     return { adapter: ctx.adapter, adapterName: adapterName(ctx.adapter), selfCheck: await check };
   }
 
-  /** The built-in model on the current device (opened again on a new device after a loss). */
-  async pipeline(): Promise<StableDiffusion> {
+  /** `modelId` opened on the current device (again on a new device after a loss), in the stored weight format. */
+  async pipeline(modelId: string, mode: MemoryMode): Promise<{ sd: StableDiffusion; opened: OpenedModel }> {
     const ctx = await this.gpu();
-    if (this.model?.ctx !== ctx) {
-      // The model is small and kept whole: f32 weights, every stage loaded between jobs.
-      // With the auto-tuner's table for this adapter, when it has run here (entrypoints/offscreen/tuner.ts).
-      const pipeline = storedTuningTable(ctx).then((tuning) => StableDiffusion.open(ctx, this.files, { format: 'f32', memory: 'fast', ...(tuning ? { tuning } : {}) }));
+    if (this.model?.ctx !== ctx || this.model.id !== modelId || this.model.memory !== mode) {
+      this.release();
+      const pipeline = this.models.open(modelId, this.files).then(async (opened) => ({
+        opened,
+        // With the auto-tuner's table for this adapter, when it has run here (entrypoints/offscreen/tuner.ts).
+        sd: await storedTuningTable(ctx).then((tuning) => StableDiffusion.open(ctx, opened.files, { format: opened.format, memory: mode, ...(tuning ? { tuning } : {}) })),
+      }));
       pipeline.catch(() => {
         if (this.model?.pipeline === pipeline) this.model = undefined;
       });
-      this.model = { ctx, pipeline };
+      this.model = { ctx, id: modelId, memory: mode, pipeline };
     }
     return this.model.pipeline;
   }
 
-  /** Drops the opened model, so the next job opens it again (with a new tuning table). */
-  reopenModel(): void {
+  /** Unloads the open model (before another is opened, or when it is deleted). */
+  release(modelId?: string): void {
+    const model = this.model;
+    if (!model || (modelId !== undefined && model.id !== modelId)) return;
     this.model = undefined;
+    void model.pipeline.then(({ sd }) => sd.unload(), () => undefined);
   }
 
-  async modelInfo(): Promise<ModelInfo> {
-    const sd = await this.pipeline();
+  async modelInfo(modelId: string = BUILTIN_MODEL.id): Promise<ModelInfo> {
+    // The open model, or the configs of another (opening reads text files only: a running job is not disturbed).
+    const { sd, opened } =
+      this.model?.id === modelId
+        ? await this.model.pipeline
+        : await this.models.open(modelId, this.files).then(async (o) => ({ opened: o, sd: await StableDiffusion.open(await this.gpu(), o.files, { format: o.format }) }));
     const native = sd.configs.unet.sampleSize * sd.vaeFactor;
     // The latent grid is halved once per UNet level after the first: sizes are multiples of the VAE factor times that
     // (the rule the pipeline's `validate` enforces). Offered: half to twice the native size.
     const multiple = sd.vaeFactor * 2 ** (sd.configs.unet.blockOutChannels.length - 1);
     const sizes: number[] = [];
     for (let s = Math.max(multiple, Math.round(native / 2 / multiple) * multiple); s <= Math.min(2 * native, LIMITS.size.max); s += multiple) sizes.push(s);
-    return { id: BUILTIN_MODEL.id, name: BUILTIN_MODEL.name, width: native, height: native, sizes, defaultScheduler: sd.defaultScheduler };
+    return { id: modelId, name: opened.name, width: native, height: native, sizes, defaultScheduler: opened.entry?.recommended.scheduler ?? sd.defaultScheduler };
   }
 
   /**
-   * Runs one job on the built-in model; the image comes back as a PNG data URL carrying its parameters. img2img jobs
+   * Runs one job; the image comes back as a PNG data URL carrying its parameters. img2img jobs
    * bring their starting image as RGB HWC in [0, 1] at the job's size.
    */
   async generate(
@@ -108,12 +134,17 @@ export class Engine {
     options: { signal: AbortSignal; onProgress(progress: Progress): void },
   ): Promise<Omit<JobResult, 'gallery'>> {
     const started = performance.now();
-    const sd = await this.pipeline();
+    const tuning = await this.tuning();
     const { settings, seed } = job;
+    const { sd, opened } = await this.pipeline(settings.model, tuning.memory);
+    (await this.gpu()).attentionBudgetBytes = tuning.attentionBudgetMiB * MIB;
     const { prompt, negativePrompt, steps, guidance, width, height, scheduler } = settings;
     const strength = job.startImage ? settings.startImage?.strength : undefined;
     const img2img = job.startImage && strength !== undefined ? { initImage: job.startImage, strength } : {};
-    const out = await sd.generate({ prompt, negativePrompt, steps, guidance, width, height, seed, scheduler, ...img2img }, options);
+    // A catalog model's scheduler settings (SD-Turbo's trailing timesteps) go with its recommended scheduler.
+    const recommended = opened.entry?.recommended;
+    const schedulerConfig = recommended?.schedulerConfig && recommended.scheduler === scheduler ? { schedulerConfig: recommended.schedulerConfig } : {};
+    const out = await sd.generate({ prompt, negativePrompt, steps, guidance, width, height, seed, scheduler, ...schedulerConfig, ...img2img }, options);
     const png = encodeImagePng(out.image, out.width, out.height, {
       prompt,
       negativePrompt,
@@ -123,7 +154,7 @@ export class Engine {
       seed,
       width: out.width,
       height: out.height,
-      model: BUILTIN_MODEL.id,
+      model: settings.model,
       ...(strength !== undefined ? { strength } : {}),
     });
     return {

@@ -8,15 +8,21 @@ import { browser } from 'wxt/browser';
 import { RUNNER_PORT } from '../../lib/job-queue';
 import { resultResponse } from '../../lib/messages';
 import { publish, serve } from '../../lib/messaging';
+import { loadPreferences } from '../../storage/preferences';
 import { Engine } from './engine';
 import { keepInGallery, loadStartImage } from './gallery-io';
 import { JobRunner } from './jobs';
 import { Tuner } from './tuner';
+import { ModelService } from './models';
 
+const models = new ModelService(
+  (install) => publish({ target: 'broadcast', type: 'install-update', install }),
+  (modelId) => engine.release(modelId),
+);
+const engine = new Engine(models, async () => loadPreferences(await models.db()));
 /** How long to wait before connecting again: a worker that is starting up may not listen yet. */
 const RECONNECT_MS = 500;
 
-const engine = new Engine();
 
 let port: ReturnType<typeof browser.runtime.connect> | undefined;
 /** Connected while a job runs; a stopped service worker drops it, and connecting again wakes the worker up. */
@@ -45,8 +51,7 @@ const runner = new JobRunner(
     const { settings } = job;
     const startImage = settings.startImage ? await loadStartImage(settings.startImage.galleryId, settings.width, settings.height) : undefined;
     const result = await engine.generate({ ...job, startImage }, options);
-    const model = (await engine.modelInfo()).id;
-    const gallery = await keepInGallery({ settings, seed: job.seed, model, source: job.source, width: result.width, height: result.height }, result);
+        const gallery = await keepInGallery({ settings, seed: job.seed, model: settings.model, source: job.source, width: result.width, height: result.height }, result);
     return { ...result, gallery };
   },
   (job) => publish({ target: 'broadcast', type: 'job-update', job }),
@@ -56,7 +61,8 @@ const tuner = new Tuner({
   gpu: () => engine.gpu(),
   files: engine.files,
   size: () => engine.modelInfo(),
-  tuned: () => engine.reopenModel(),
+  // The open model is unloaded; the next job opens it with the new table.
+  tuned: () => engine.release(),
 });
 
 serve('offscreen', async (request) => {
@@ -64,7 +70,7 @@ serve('offscreen', async (request) => {
     case 'engine-status':
       return resultResponse(request, await engine.status());
     case 'model-info':
-      return resultResponse(request, await engine.modelInfo());
+      return resultResponse(request, await engine.modelInfo(request.model));
     case 'run-job':
       runner.start(request.job);
       return resultResponse(request, { accepted: true });
@@ -76,6 +82,14 @@ serve('offscreen', async (request) => {
       return resultResponse(request, tuner.start(request.budgetSeconds));
     case 'tuner-state':
       return resultResponse(request, await tuner.current());
+    case 'list-models':
+      return resultResponse(request, await models.overview());
+    case 'install-model':
+      return resultResponse(request, models.install(request.repo, request.revision, request.format));
+    case 'cancel-install':
+      return resultResponse(request, { cancelled: models.cancel(request.modelId) });
+    case 'delete-model':
+      return resultResponse(request, { deleted: await models.delete(request.modelId) });
     default:
       throw new Error(`${request.type} requests are the background's to answer`);
   }

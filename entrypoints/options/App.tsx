@@ -1,9 +1,17 @@
-/** The options page: for now, what the engine's GPU adapter is and what it allows. */
+/**
+ * The options page: the model store (installed models, installs, catalog, add by id, import from disk, storage),
+ * the Hugging Face endpoint, the popup's default settings, and the tuning panel with the engine's GPU adapter and
+ * what it allows.
+ */
 import { browser } from 'wxt/browser';
 import { featureList } from '../../lib/adapter';
 import { ErrorNotice } from '../../lib/error-notice';
 import type { EngineStatus } from '../../lib/messages';
+import { useModels } from '../../lib/use-models';
+import { usePreferences } from '../../lib/use-preferences';
 import { useRequest } from '../../lib/use-request';
+import { ModelsSection } from './models-section';
+import { DefaultsForm, EndpointForm, TuningForm } from './preferences-section';
 
 const MIB = 1024 * 1024;
 
@@ -69,9 +77,25 @@ function Adapter({ status }: { status: EngineStatus }) {
 
 export function App() {
   const engine = useRequest('engine-status');
+  const models = useModels();
+  const { preferences, error, save } = usePreferences();
   return (
     <main>
       <h1>{browser.runtime.getManifest().name} — Options</h1>
+      {error && <ErrorNotice error={error} title="The settings could not be read" />}
+      <section aria-labelledby="models-heading">
+        <h2 id="models-heading">Models</h2>
+        {preferences && <ModelsSection models={models} defaultFormat={preferences.weightFormat} />}
+        {preferences && <EndpointForm preferences={preferences} save={save} />}
+      </section>
+      <section aria-labelledby="defaults-heading">
+        <h2 id="defaults-heading">Default generation settings</h2>
+        {preferences && <DefaultsForm preferences={preferences} save={save} />}
+      </section>
+      <section aria-labelledby="tuning-heading">
+        <h2 id="tuning-heading">Tuning</h2>
+        {preferences && <TuningForm preferences={preferences} save={save} engine={engine.state === 'ready' ? engine.value : undefined} />}
+      </section>
       <section aria-labelledby="adapter-heading" aria-busy={engine.state === 'loading'}>
         <h2 id="adapter-heading">GPU adapter</h2>
         {engine.state === 'loading' && <p role="status">Starting the GPU engine…</p>}

@@ -10,9 +10,14 @@ import { ErrorNotice } from '../../lib/error-notice';
 import { isActive, type EngineStatus, type JobState } from '../../lib/messages';
 import { reuseSettings, type GalleryItem } from '../../lib/gallery';
 import { useJob } from '../../lib/use-job';
-import { useRequest } from '../../lib/use-request';
+import { request } from '../../lib/messaging';
+import { useModelInfo, useModels } from '../../lib/use-models';
+import { usePreferences } from '../../lib/use-preferences';
+import { asError, useRequest } from '../../lib/use-request';
+import { FirstRun } from './first-run';
 import { Gallery } from './gallery';
 import { JobPanel } from './job-panel';
+import { chooseModel, modelChoices, needsFirstRun } from './model-choice';
 import { INITIAL_VALUES, SettingsForm, settingsOf, valuesOf, type FormValues } from './settings-form';
 
 function EngineSummary({ status }: { status: EngineStatus }) {
@@ -54,26 +59,41 @@ const DEFAULT_STRENGTH = 0.6;
 
 export function App() {
   const engine = useRequest('engine-status');
-  const model = useRequest('model-info');
   const { job, waiting, requestError, starting, generate, cancel } = useJob();
+  const models = useModels();
+  const { preferences, save } = usePreferences();
   const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
   const [problem, setProblem] = useState<string>();
-  const modelInfo = model.state === 'ready' ? model.value : undefined;
+  const [installError, setInstallError] = useState<Error>();
+  const model = useModelInfo(values.model || undefined);
+  const modelInfo = model?.state === 'ready' ? model.value : undefined;
+  const firstRun = needsFirstRun(models.overview, preferences, job);
 
-  // The settings of the job found on opening, so a reopened popup shows what is being made; else the model's defaults.
+  // The settings of the job found on opening, so a reopened popup shows what is being made; else the preferred
+  // model with the default settings of the options page.
   const restored = useRef(false);
   useEffect(() => {
-    if (restored.current || job === undefined || !modelInfo) return;
+    if (restored.current || job === undefined || !models.overview || !preferences || firstRun) return;
     restored.current = true;
+    const { defaults } = preferences;
     setValues((typed) =>
-      job && typed.prompt === '' ? valuesOf(job.settings) : { ...typed, width: String(modelInfo.width), height: String(modelInfo.height), scheduler: modelInfo.defaultScheduler },
+      job && typed.prompt === ''
+        ? valuesOf(job.settings)
+        : { ...typed, model: chooseModel(models.overview!, preferences), steps: String(defaults.steps), guidance: String(defaults.guidance) },
     );
-  }, [job, modelInfo]);
+  }, [job, models.overview, preferences, firstRun]);
+  // Size and scheduler follow the model: its native size and own scheduler unless the options page set defaults.
+  useEffect(() => {
+    if (!modelInfo || !preferences) return;
+    const { size, scheduler } = preferences.defaults;
+    const fit = (typed: string) => (typed && modelInfo.sizes.includes(Number(typed)) ? typed : String(size !== null && modelInfo.sizes.includes(size) ? size : modelInfo.width));
+    setValues((v) => (v.model !== modelInfo.id ? v : { ...v, width: fit(v.width), height: fit(v.height), scheduler: v.scheduler || (scheduler ?? modelInfo.defaultScheduler) }));
+  }, [modelInfo, preferences]);
 
   const busy = isActive(job ?? null);
-  const engineFailed = engine.state === 'failed' ? engine.error : model.state === 'failed' ? model.error : undefined;
+  const engineFailed = engine.state === 'failed' ? engine.error : model?.state === 'failed' ? model.error : undefined;
   // A job running does not stop Generate: the new one waits in the queue.
-  const canGenerate = !engineFailed && modelInfo !== undefined && restored.current;
+  const canGenerate = !engineFailed && modelInfo !== undefined && modelInfo.id === values.model && restored.current;
   const onGenerate = () => {
     if (starting) return;
     setRestoredFrom(undefined);
@@ -86,7 +106,11 @@ export function App() {
     generate(checked.settings);
   };
   const onChange = (next: FormValues) => {
-    setValues(next);
+    if (next.model !== values.model) {
+      // Another model: its own sizes and scheduler; remembered for the next time the popup opens.
+      setValues({ ...next, width: '', height: '', scheduler: '' });
+      void save({ model: next.model });
+    } else setValues(next);
     setProblem(undefined);
   };
   const [restoredFrom, setRestoredFrom] = useState<string>();
@@ -105,17 +129,34 @@ export function App() {
     setRestoredFrom('The image is the starting image: set the strength and generate.');
   };
   const openId = Number(new URLSearchParams(location.search).get('item')) || undefined;
+  const install = (repo: string, revision: string) => {
+    setInstallError(undefined);
+    request('install-model', { repo, revision, format: preferences!.weightFormat }).catch((e: unknown) => setInstallError(asError(e)));
+  };
 
   return (
     <main>
       <header>
         <h1>{browser.runtime.getManifest().name}</h1>
-        <p class="muted model">{modelInfo ? `Model: ${modelInfo.name}` : model.state === 'loading' ? 'Opening the model…' : ''}</p>
+        <p class="muted model">{modelInfo ? `Model: ${modelInfo.name}` : model?.state === 'loading' ? 'Opening the model…' : ''}</p>
       </header>
       {engineFailed && <ErrorNotice error={engineFailed} />}
       {requestError && <ErrorNotice error={requestError} title="The request failed" />}
       {/* Without an engine nothing here could run: the notice above says what to do instead. */}
-      {!engineFailed && (
+      {models.error && <ErrorNotice error={models.error} title="The model store could not be read" />}
+      {installError && <ErrorNotice error={installError} title="The download could not start" />}
+      {firstRun && (
+        <FirstRun
+          overview={models.overview!}
+          installs={models.installs}
+          format={preferences!.weightFormat}
+          onInstall={install}
+          onCancel={(modelId) => void request('cancel-install', { modelId })}
+          onContinue={() => void save({ firstRunDone: true })}
+        />
+      )}
+      {/* Until the store is read it is unknown whether the first-run screen or the form comes: neither flickers. */}
+      {!engineFailed && !firstRun && (models.overview || models.error) && preferences && (
         <div class="columns">
           <SettingsForm
             values={values}
@@ -127,6 +168,7 @@ export function App() {
             onGenerate={onGenerate}
             onCancel={() => cancel()}
             cancelling={job?.status === 'cancelling'}
+            models={models.overview ? modelChoices(models.overview) : []}
           />
           <JobPanel
             job={job ?? null}

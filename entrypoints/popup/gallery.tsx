@@ -152,8 +152,8 @@ export function Gallery({ openId, onReuse, onStartFrom }: ItemActions & { openId
   useEffect(() => {
     reload();
     // Finished images are stored before their job says done.
-    return onEvent(({ job }) => {
-      if (job.status === 'done') reload();
+    return onEvent((event) => {
+      if (event.type === 'job-update' && event.job.status === 'done') reload();
     });
   }, [reload]);
   // A notification or "Open in a tab" names the item to show.

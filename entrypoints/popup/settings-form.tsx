@@ -21,6 +21,7 @@ export interface FormValues {
   scheduler: SchedulerName | '';
   /** img2img: the gallery image to start from, or null for text only. */
   startImage: StartImageValue | null;
+  model: string;
 }
 
 export const INITIAL_VALUES: FormValues = {
@@ -33,6 +34,7 @@ export const INITIAL_VALUES: FormValues = {
   seed: '',
   scheduler: '',
   startImage: null,
+  model: '',
 };
 
 export function valuesOf(settings: GenerationSettings): FormValues {
@@ -46,6 +48,7 @@ export function valuesOf(settings: GenerationSettings): FormValues {
     seed: settings.seed === null ? '' : String(settings.seed),
     scheduler: settings.scheduler,
     startImage: settings.startImage ? { galleryId: settings.startImage.galleryId, strength: String(settings.startImage.strength) } : null,
+    model: settings.model,
   };
 }
 
@@ -62,6 +65,7 @@ export function settingsOf(values: FormValues): { settings: GenerationSettings }
     seed: values.seed.trim() === '' ? null : number(values.seed),
     scheduler: values.scheduler,
     ...(values.startImage ? { startImage: { galleryId: values.startImage.galleryId, strength: number(values.startImage.strength) } } : {}),
+    model: values.model,
   };
   const problem = settingsProblem(settings);
   return problem === undefined ? { settings: settings as GenerationSettings } : { problem: problem[0]!.toUpperCase() + problem.slice(1) + '.' };
@@ -81,9 +85,11 @@ interface Props {
   onGenerate(): void;
   onCancel(): void;
   cancelling: boolean;
+  /** The models to choose from: the built-in one and the installed ones. */
+  models: readonly { id: string; name: string }[];
 }
 
-export function SettingsForm({ values, onChange, model, busy, canGenerate, problem, onGenerate, onCancel, cancelling }: Props) {
+export function SettingsForm({ values, onChange, model, busy, canGenerate, problem, onGenerate, onCancel, cancelling, models }: Props) {
   const prompt = useRef<HTMLTextAreaElement>(null);
   const generateButton = useRef<HTMLButtonElement>(null);
   const cancelButton = useRef<HTMLButtonElement>(null);
@@ -143,6 +149,16 @@ export function SettingsForm({ values, onChange, model, busy, canGenerate, probl
       </p>
 
       <div class="fields">
+        <div class="field wide">
+          <label for="model">Model</label>
+          <select id="model" value={values.model} onChange={set('model')} disabled={busy || models.length === 0}>
+            {models.map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.name}
+              </option>
+            ))}
+          </select>
+        </div>
         <div class="field">
           <label for="width">Width</label>
           <select id="width" value={values.width} onChange={set('width')} disabled={!model}>

@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
+import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
 import { ModelFolder } from '../../cli/model-folder';
 import { GpuContext } from '../../engine/gpu/context';
 import { nodeGpu } from '../../engine/gpu/node-gpu';
@@ -32,6 +32,7 @@ const SETTINGS: GenerationSettings = {
   seed: 1234,
   // Ancestral: the seeded generator feeds every step as well as the starting noise.
   scheduler: 'euler-a',
+  model: 'tiny-sd1',
 };
 // The first generation compiles every pipeline in SwiftShader, on a machine shared with other work.
 const GENERATION_TIMEOUT = 600_000;
@@ -81,6 +82,7 @@ describe('generating from the popup', () => {
   async function openPopup(): Promise<Page> {
     const page = await browser.open('popup.html');
     await page.setViewportSize({ width: 600, height: 600 });
+    await continueWithBuiltinModel(page);
     await expect.poll(() => generateButton(page).isEnabled(), { timeout: 120_000 }).toBe(true);
     return page;
   }

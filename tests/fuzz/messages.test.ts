@@ -18,6 +18,7 @@ import {
   type RequestMessage,
   type RequestType,
 } from '../../lib/messages';
+import type { InstallState } from '../../lib/model-messages';
 import { expectNamedOutcome, Fuzz, slowest, tally } from './fuzz';
 
 export const MESSAGE_CASES = 6000;
@@ -25,7 +26,22 @@ export const SENDER_CASES = 2000;
 
 const PNG = 'data:image/png;base64,iVBORw0KGgo=';
 
-const settings: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 4, guidance: 7.5, width: 64, height: 64, seed: 42, scheduler: 'euler' };
+const settings: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 4, guidance: 7.5, width: 64, height: 64, seed: 42, scheduler: 'euler', model: 'tiny-sd1' };
+
+const install: InstallState = {
+  modelId: 'stabilityai/sd-turbo',
+  repo: 'stabilityai/sd-turbo',
+  revision: 'main',
+  format: 'f16',
+  phase: 'download',
+  file: 'unet/diffusion_pytorch_model.fp16.safetensors',
+  bytes: 1000,
+  total: 2000,
+  rate: 500,
+  etaSeconds: 2,
+  error: null,
+  updatedAt: 3,
+};
 
 function job(status: JobState['status']): JobState {
   return {
@@ -60,6 +76,11 @@ const REQUESTS: RequestMessage[] = [
   { target: 'background', type: 'jobs', id: 'r10' },
   { target: 'offscreen', type: 'run-job', id: 'r11', job: job('running') },
   { target: 'offscreen', type: 'runner-state', id: 'r12' },
+  { target: 'offscreen', type: 'model-info', id: 'r13', model: 'stabilityai/sd-turbo' },
+  { target: 'background', type: 'list-models', id: 'r14' },
+  { target: 'background', type: 'install-model', id: 'r15', repo: 'stabilityai/sd-turbo', revision: 'main', format: 'int8' },
+  { target: 'background', type: 'cancel-install', id: 'r16', modelId: 'stabilityai/sd-turbo' },
+  { target: 'background', type: 'delete-model', id: 'r17', modelId: 'local/my-model' },
 ];
 
 const tunerRow = { op: 'gemm', shape: 'GEMM 128×32×96', default: 'tile 64×64×16', chosen: 'tile 32×32×32', defaultMs: 87, ms: 20 };
@@ -82,6 +103,18 @@ const RESULTS: { [T in RequestType]: unknown[] } = {
   jobs: [[], [job('done'), job('queued')]],
   'run-job': [{ accepted: true }],
   'runner-state': [{ running: null, finished: null }, { running: job('running'), finished: job('failed') }],
+  'list-models': [
+    {
+      builtin: { id: 'tiny-sd1', name: 'Tiny' },
+      installed: [{ id: 'stabilityai/sd-turbo', name: 'SD-Turbo', repo: 'stabilityai/sd-turbo', revision: 'main', format: 'f16', status: 'complete', bytes: 2e9, createdAt: 5 }],
+      catalog: [{ id: 'a/b', name: 'B', repo: 'a/b', revision: 'main', description: 'd', bytes: null, license: 'l', steps: 1, guidance: 0 }],
+      installs: [install],
+      storage: { used: 2e9, usage: 2.1e9, quota: 1e11, persisted: true },
+    },
+  ],
+  'install-model': [install, { ...install, phase: 'failed', error: { name: 'InsufficientStorageError', message: 'Not enough storage' } }],
+  'cancel-install': [{ cancelled: false }],
+  'delete-model': [{ deleted: true }],
 };
 
 type Kind = 'request' | 'event' | 'response';
@@ -93,7 +126,9 @@ function valid(fuzz: Fuzz): { kind: Kind; message: unknown; request: RequestMess
     case 0:
       return { kind: 'request', message: request, request };
     case 1:
-      return { kind: 'event', message: { target: 'broadcast', type: 'job-update', job: job(fuzz.pick(['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'])) }, request };
+      return fuzz.chance(0.8)
+        ? { kind: 'event', message: { target: 'broadcast', type: 'job-update', job: job(fuzz.pick(['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'])) }, request }
+        : { kind: 'event', message: { target: 'broadcast', type: 'install-update', install: fuzz.pick(RESULTS['install-model']) }, request };
     default:
       return fuzz.chance(0.8)
         ? { kind: 'response', message: { type: 'result', id: request.id, value: fuzz.pick(RESULTS[request.type]) }, request }
@@ -170,7 +205,7 @@ describe('fuzz: message validator', () => {
   it('accepts every valid message of every type', () => {
     for (const request of REQUESTS) expect(parseRequest(request)).toEqual(request);
     for (const status of ['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'] as const) {
-      expect(parseEvent({ target: 'broadcast', type: 'job-update', job: job(status) }).job).toEqual(job(status));
+      expect(parseEvent({ target: 'broadcast', type: 'job-update', job: job(status) })).toEqual({ target: 'broadcast', type: 'job-update', job: job(status) });
     }
     for (const request of REQUESTS) {
       for (const value of RESULTS[request.type]) expect(parseResponse({ type: 'result', id: request.id, value }, request)).toEqual({ type: 'result', id: request.id, value });

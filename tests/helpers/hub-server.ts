@@ -11,6 +11,9 @@
  * With `fp16Variants`, every `X.safetensors` of F32 tensors also exists as `X.fp16.safetensors` (converted to F16
  * here), like repositories that publish diffusers' fp16 variant.
  *
+ * Every answer carries CORS headers as huggingface.co's do (any origin; the size, hash and range headers readable),
+ * so a browser page (the extension's offscreen document, which has no host permission for this address) can use it.
+ *
  * Faults are queued per request with `fault()`: each matches request paths (the resolve and the CDN path both
  * contain the file's repository path) and applies to that many matching requests. Every request is logged.
  */
@@ -108,6 +111,11 @@ export async function startHubServer(repos: Record<string, string>, options: { f
       } else res.end();
     };
 
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Access-Control-Expose-Headers', 'Content-Range, Content-Length, Accept-Ranges, ETag, X-Linked-ETag, X-Linked-Size, X-Error-Code');
+    if (req.method === 'OPTIONS') {
+      return send(204, { 'Access-Control-Allow-Headers': 'Range', 'Access-Control-Allow-Methods': 'GET, HEAD', 'Content-Length': 0 });
+    }
     const fault = takeFault(path);
     if (fault?.kind === 'status') return send(fault.status, { 'Content-Length': 0 });
     if (fault?.kind === 'not-found') return send(404, { 'X-Error-Code': 'EntryNotFound', 'Content-Length': 0 });

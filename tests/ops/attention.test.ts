@@ -201,6 +201,16 @@ describe('attention', () => {
     expectClose(whole.actual, whole.expected, TOL, 'unchunked');
     // Every row is computed by the same instructions whichever chunk it falls in.
     expect(chunked.actual).toEqual(whole.actual);
+    // The context's budget (the user's setting) applies to calls that pass none.
+    ctx.profiler.reset();
+    const before = ctx.attentionBudgetBytes;
+    ctx.attentionBudgetBytes = budgetBytes;
+    try {
+      expect((await run(ctx, c, 3)).actual).toEqual(whole.actual);
+    } finally {
+      ctx.attentionBudgetBytes = before;
+    }
+    expect((await ctx.profiler.report()).find((r) => r.op === 'attention')?.dispatches).toBe(10);
   });
 
   it('writes into a channel slice and leaves the other channels alone', async () => {

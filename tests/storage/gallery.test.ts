@@ -5,7 +5,7 @@ import { addToGallery } from '../../storage/db';
 import { freshDb } from './fixture';
 
 const PARAMS: GalleryParams = {
-  settings: { prompt: 'a fox', negativePrompt: 'blur', steps: 2, guidance: 1, width: 64, height: 64, seed: null, scheduler: 'euler-a', startImage: { galleryId: 3, strength: 0.5 } },
+  settings: { prompt: 'a fox', negativePrompt: 'blur', steps: 2, guidance: 1, width: 64, height: 64, seed: null, scheduler: 'euler-a', startImage: { galleryId: 3, strength: 0.5 }, model: 'tiny-sd1' },
   seed: 4242,
   model: 'tiny-sd1',
   source: 'menu',

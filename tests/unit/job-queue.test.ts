@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { JobQueue, type QueueRunner } from '../../lib/job-queue';
 import type { GenerationSettings, JobState } from '../../lib/messages';
 
-const SETTINGS: GenerationSettings = { prompt: 'a fox', negativePrompt: '', steps: 1, guidance: 1, width: 64, height: 64, seed: 7, scheduler: 'ddim' };
+const SETTINGS: GenerationSettings = { prompt: 'a fox', negativePrompt: '', steps: 1, guidance: 1, width: 64, height: 64, seed: 7, scheduler: 'ddim', model: 'tiny-sd1' };
 
 /** Storage that outlives queues, as `storage.session` outlives a worker. */
 class Storage {
@@ -50,7 +50,7 @@ class Runner implements QueueRunner {
 function setup(storage = new Storage(), runner = new Runner()) {
   const published: JobState[] = [];
   const finished: JobState[] = [];
-  const queue = new JobQueue(storage, runner, { publish: (j) => published.push(j), saved: () => undefined, finished: (j) => finished.push(j) }, 'tiny-sd1');
+  const queue = new JobQueue(storage, runner, { publish: (j) => published.push(j), saved: () => undefined, finished: (j) => finished.push(j) });
   return { queue, storage, runner, published, finished };
 }
 

@@ -1,0 +1,182 @@
+/**
+ * The model store as the offscreen document holds it: the IndexedDB database, the installs from the hub (which run
+ * here, so they go on when the options page closes; one that a browser restart stopped resumes from its persisted
+ * download state when it is asked for again), deletion, and the overview the pages show. Every change of an install
+ * is published as an `install-update` event, at most a few times a second while bytes arrive.
+ */
+import type { StorageFormat } from '../../engine/gpu/tensor';
+import type { ModelFiles } from '../../engine/pipeline';
+import { BUILTIN_MODEL } from '../../lib/builtin-model';
+import type { CatalogItem, InstallState, InstalledModel, ModelsOverview, StorageInfo } from '../../lib/model-messages';
+import { CATALOG, hubModel, type CatalogEntry } from '../../storage/catalog';
+import { openStore, type StoreDB } from '../../storage/db';
+import { installFromHub, type InstallProgress } from '../../storage/install';
+import { deleteModel, listModels, openStoredModel, storageUsed } from '../../storage/model-store';
+import { loadPreferences } from '../../storage/preferences';
+
+/** Progress events of one install are sent at most this often (phase changes always). */
+const PUBLISH_INTERVAL_MS = 250;
+
+export interface OpenedModel {
+  files: ModelFiles;
+  format: StorageFormat;
+  name: string;
+  /** The catalog entry it was installed from, for its recommended scheduler settings. */
+  entry?: CatalogEntry;
+}
+
+function catalogItem(e: CatalogEntry): CatalogItem {
+  return {
+    id: e.id,
+    name: e.name,
+    repo: e.repo,
+    revision: e.revision,
+    description: e.description,
+    bytes: e.approxBytes ?? null,
+    license: e.license,
+    steps: e.recommended.steps,
+    guidance: e.recommended.guidance,
+  };
+}
+
+async function storageInfo(db: StoreDB): Promise<StorageInfo> {
+  const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
+  const estimate = (await storage?.estimate?.()) ?? {};
+  return {
+    used: await storageUsed(db),
+    usage: estimate.usage ?? null,
+    quota: estimate.quota ?? null,
+    persisted: (await storage?.persisted?.()) ?? false,
+  };
+}
+
+export class ModelService {
+  private database?: Promise<StoreDB>;
+  private readonly states = new Map<string, InstallState>();
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+
+  constructor(
+    private readonly publish: (install: InstallState) => void,
+    /** A model was deleted: the engine lets go of it. */
+    private readonly onDeleted: (modelId: string) => void,
+  ) {}
+
+  db(): Promise<StoreDB> {
+    if (!this.database) {
+      const opened = openStore();
+      // A failed open is tried again on the next request.
+      opened.catch(() => {
+        if (this.database === opened) this.database = undefined;
+      });
+      this.database = opened;
+    }
+    return this.database;
+  }
+
+  async overview(): Promise<ModelsOverview> {
+    const db = await this.db();
+    const installed: InstalledModel[] = (await listModels(db)).map((m) => ({
+      id: m.id,
+      name: m.name,
+      repo: m.source.kind === 'hub' ? m.source.repo : null,
+      revision: m.source.kind === 'hub' ? m.source.revision : null,
+      format: m.format,
+      status: m.status,
+      bytes: m.storedBytes,
+      createdAt: m.createdAt,
+    }));
+    return {
+      builtin: { id: BUILTIN_MODEL.id, name: BUILTIN_MODEL.name },
+      installed,
+      catalog: CATALOG.map(catalogItem),
+      installs: [...this.states.values()],
+      storage: await storageInfo(db),
+    };
+  }
+
+  /** Starts installing `repo` (or joins the install of it that runs); returns its state. */
+  install(repo: string, revision: string, format: StorageFormat): InstallState {
+    const entry = hubModel(repo, revision);
+    const current = this.states.get(entry.id);
+    if (current && this.running.has(entry.id)) return current;
+    const controller = new AbortController();
+    let state: InstallState = {
+      modelId: entry.id,
+      repo: entry.repo,
+      revision: entry.revision,
+      format,
+      phase: 'prepare',
+      file: null,
+      bytes: 0,
+      total: 0,
+      rate: 0,
+      etaSeconds: null,
+      error: null,
+      updatedAt: Date.now(),
+    };
+    let lastPublished = 0;
+    const update = (patch: Partial<InstallState>, force = false) => {
+      state = { ...state, ...patch, updatedAt: Date.now() };
+      this.states.set(entry.id, state);
+      const now = performance.now();
+      if (force || now - lastPublished >= PUBLISH_INTERVAL_MS) {
+        lastPublished = now;
+        this.publish(state);
+      }
+    };
+    const onProgress = (p: InstallProgress) => {
+      update(
+        { phase: p.stage, file: p.file ?? null, bytes: p.bytes, total: p.total, rate: p.rate, etaSeconds: p.etaSeconds ?? null },
+        p.stage !== state.phase || p.file !== (state.file ?? undefined),
+      );
+    };
+    const done = (async () => {
+      const db = await this.db();
+      const { hubEndpoint } = await loadPreferences(db);
+      await installFromHub(db, entry, { format, base: hubEndpoint, signal: controller.signal, onProgress });
+    })().then(
+      () => update({ phase: 'done', bytes: state.total, rate: 0, etaSeconds: 0 }, true),
+      (error: unknown) => {
+        if (controller.signal.aborted) return update({ phase: 'cancelled', rate: 0, etaSeconds: null }, true);
+        const { name, message } = error instanceof Error ? error : new Error(String(error));
+        update({ phase: 'failed', rate: 0, etaSeconds: null, error: { name, message } }, true);
+      },
+    );
+    this.running.set(entry.id, { controller, done });
+    void done.finally(() => this.running.delete(entry.id));
+    update({}, true);
+    return state;
+  }
+
+  /** Stops an install; what it downloaded stays for a resume. False when none of that model runs. */
+  cancel(modelId: string): boolean {
+    const run = this.running.get(modelId);
+    if (!run) return false;
+    run.controller.abort();
+    return true;
+  }
+
+  /** Deletes a model (stopping its install first); false when nothing of it was stored. */
+  async delete(modelId: string): Promise<boolean> {
+    const run = this.running.get(modelId);
+    if (run) {
+      run.controller.abort();
+      await run.done;
+    }
+    const db = await this.db();
+    const existed = (await db.get('manifests', modelId)) !== undefined || (await db.count('downloads', IDBKeyRange.bound([modelId], [modelId, []]))) > 0;
+    this.onDeleted(modelId);
+    await deleteModel(db, modelId);
+    this.states.delete(modelId);
+    return existed;
+  }
+
+  /** The files of a model to run: the built-in one, or a complete stored one (its weights stay in IndexedDB). */
+  async open(modelId: string, builtin: ModelFiles): Promise<OpenedModel> {
+    if (modelId === BUILTIN_MODEL.id) return { files: builtin, format: 'f32', name: BUILTIN_MODEL.name };
+    const stored = await openStoredModel(await this.db(), modelId);
+    const { source } = stored.manifest;
+    const entry = source.kind === 'hub' ? CATALOG.find((e) => e.repo === source.repo && e.revision === source.revision) : undefined;
+    return { files: stored, format: stored.manifest.format, name: stored.manifest.name, ...(entry ? { entry } : {}) };
+  }
+}
