@@ -52,8 +52,16 @@ export async function launchWithExtension(extraArgs: string[], headless = true):
       `--load-extension=${EXTENSION}`,
     ],
   });
-  // The service worker starts within seconds, or a minute on a loaded 2-core machine.
-  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 120_000 }));
+  let worker = context.serviceWorkers()[0];
+  try {
+    // The service worker starts within seconds, or a minute on a loaded 2-core machine.
+    worker ??= await context.waitForEvent('serviceworker', { timeout: 120_000 });
+  } catch (error) {
+    // Nobody else holds the browser yet: close it rather than leave it running.
+    await context.close();
+    await rm(profile, { recursive: true, force: true });
+    throw error;
+  }
   const extensionId = new URL(worker.url()).host;
   return {
     context,

@@ -1,7 +1,7 @@
 /** The user's preferences (storage/preferences.ts) for a page: read from the extension's database, saved back to it. */
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { openStore, type StoreDB } from '../storage/db';
-import { loadPreferences, savePreferences, type Preferences } from '../storage/preferences';
+import { DEFAULT_PREFERENCES, loadPreferences, savePreferences, type Preferences } from '../storage/preferences';
 import { asError } from './use-request';
 
 let database: Promise<StoreDB> | undefined;
@@ -23,7 +23,11 @@ export function usePreferences(): PreferencesControls {
   useEffect(() => {
     pageStore()
       .then(loadPreferences)
-      .then(setPreferences, (e: unknown) => setError(asError(e)));
+      .then(setPreferences, (e: unknown) => {
+        // The page still works on the defaults; the error says why settings are not kept.
+        setPreferences(DEFAULT_PREFERENCES);
+        setError(asError(e));
+      });
   }, []);
   const save = useCallback(async (patch: Partial<Preferences>) => {
     const next = await savePreferences(await pageStore(), patch);

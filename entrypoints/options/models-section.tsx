@@ -244,8 +244,8 @@ export function ModelsSection({ models, defaultFormat }: { models: ModelsControl
         <input
           id="import-folder"
           type="file"
-          // @ts-expect-error -- Chromium's folder picker attribute is not in the DOM typings.
-          webkitdirectory=""
+          // Chromium's folder picker; the DOM typings do not list it, and only `true` sets the attribute.
+          {...{ webkitdirectory: true }}
           multiple
           disabled={importing !== undefined}
           onChange={(e) => {

@@ -6,6 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { featureList } from '../../lib/adapter';
+import { BUILTIN_MODEL } from '../../lib/builtin-model';
 import { ErrorNotice } from '../../lib/error-notice';
 import { isActive, type EngineStatus, type JobState } from '../../lib/messages';
 import { reuseSettings, type GalleryItem } from '../../lib/gallery';
@@ -73,15 +74,16 @@ export function App() {
   // model with the default settings of the options page.
   const restored = useRef(false);
   useEffect(() => {
-    if (restored.current || job === undefined || !models.overview || !preferences || firstRun) return;
+    // A store that cannot be read leaves the built-in model, which needs none.
+    if (restored.current || job === undefined || (!models.overview && !models.error) || !preferences || firstRun) return;
     restored.current = true;
     const { defaults } = preferences;
     setValues((typed) =>
       job && typed.prompt === ''
         ? valuesOf(job.settings)
-        : { ...typed, model: chooseModel(models.overview!, preferences), steps: String(defaults.steps), guidance: String(defaults.guidance) },
+        : { ...typed, model: models.overview ? chooseModel(models.overview, preferences) : BUILTIN_MODEL.id, steps: String(defaults.steps), guidance: String(defaults.guidance) },
     );
-  }, [job, models.overview, preferences, firstRun]);
+  }, [job, models.overview, models.error, preferences, firstRun]);
   // Size and scheduler follow the model: its native size and own scheduler unless the options page set defaults.
   useEffect(() => {
     if (!modelInfo || !preferences) return;
@@ -91,7 +93,9 @@ export function App() {
   }, [modelInfo, preferences]);
 
   const busy = isActive(job ?? null);
-  const engineFailed = engine.state === 'failed' ? engine.error : model?.state === 'failed' ? model.error : undefined;
+  const engineFailed = engine.state === 'failed' ? engine.error : undefined;
+  // A model that does not open (deleted since the last job, damaged) leaves the form up to choose another.
+  const modelFailed = model?.state === 'failed' ? model.error : undefined;
   // A job running does not stop Generate: the new one waits in the queue.
   const canGenerate = !engineFailed && modelInfo !== undefined && modelInfo.id === values.model && restored.current;
   const onGenerate = () => {
@@ -141,6 +145,7 @@ export function App() {
         <p class="muted model">{modelInfo ? `Model: ${modelInfo.name}` : model?.state === 'loading' ? 'Opening the model…' : ''}</p>
       </header>
       {engineFailed && <ErrorNotice error={engineFailed} />}
+      {modelFailed && <ErrorNotice error={modelFailed} title="The model did not open" />}
       {requestError && <ErrorNotice error={requestError} title="The request failed" />}
       {/* Without an engine nothing here could run: the notice above says what to do instead. */}
       {models.error && <ErrorNotice error={models.error} title="The model store could not be read" />}
@@ -168,7 +173,7 @@ export function App() {
             onGenerate={onGenerate}
             onCancel={() => cancel()}
             cancelling={job?.status === 'cancelling'}
-            models={models.overview ? modelChoices(models.overview) : []}
+            models={models.overview ? modelChoices(models.overview) : [{ id: BUILTIN_MODEL.id, name: BUILTIN_MODEL.name }]}
           />
           <JobPanel
             job={job ?? null}
