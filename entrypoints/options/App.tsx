@@ -12,6 +12,7 @@ import { usePreferences } from '../../lib/use-preferences';
 import { useRequest } from '../../lib/use-request';
 import { ModelsSection } from './models-section';
 import { DefaultsForm, EndpointForm, TuningForm } from './preferences-section';
+import { TunerSection } from './tuner-section';
 
 const MIB = 1024 * 1024;
 
@@ -95,6 +96,7 @@ export function App() {
       <section aria-labelledby="tuning-heading">
         <h2 id="tuning-heading">Tuning</h2>
         {preferences && <TuningForm preferences={preferences} save={save} engine={engine.state === 'ready' ? engine.value : undefined} />}
+        <TunerSection />
       </section>
       <section aria-labelledby="adapter-heading" aria-busy={engine.state === 'loading'}>
         <h2 id="adapter-heading">GPU adapter</h2>
