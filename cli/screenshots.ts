@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
-import { launchWithExtension, WEBGPU_ARGS } from './chromium';
+import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS } from './chromium';
 
 const DOCS = 'docs';
 // SwiftShader compiles every pipeline on the CPU the first time: minutes on a small or busy machine.
@@ -36,6 +36,10 @@ async function main(): Promise<void> {
   try {
     const popup = await browser.open('popup.html');
     await popup.setViewportSize({ width: 600, height: 560 });
+    // A fresh profile opens on the first-run screen (no model downloaded yet).
+    await popup.getByRole('button', { name: /^Continue with the built-in demo model/ }).waitFor({ timeout: 120_000 });
+    await shoot(popup, 'popup-first-run');
+    await continueWithBuiltinModel(popup);
     await popup.waitForFunction(() => document.querySelector<HTMLButtonElement>('button[type=submit]')?.disabled === false, undefined, { timeout: 120_000 });
     await fill(popup, { prompt: 'a lighthouse on a cliff at sunset, oil painting', steps: '6', seed: '42' });
     await shoot(popup, 'popup-idle');

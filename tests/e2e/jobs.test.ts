@@ -11,7 +11,7 @@
  */
 import type { Page, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
+import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
 import { dataUrlBytes } from '../../lib/data-url';
 import type { JobState } from '../../lib/messages';
 import { decodeImagePng } from '../../lib/png';
@@ -88,6 +88,7 @@ describe('jobs from the context menu, the queue and the gallery', () => {
     worker = browser.context.serviceWorkers()[0]!;
     popup = await browser.open('popup.html');
     await popup.setViewportSize({ width: 600, height: 800 });
+    await continueWithBuiltinModel(popup);
     await popup.waitForFunction(() => document.querySelector<HTMLButtonElement>('button[type=submit]')?.disabled === false, undefined, { timeout: 120_000 });
     // The defaults the options page keeps in the settings store; menu jobs read them there.
     await popup.evaluate(

@@ -10,7 +10,7 @@ describe('a job from selected text', () => {
     const job = settingsFromSelection('  A lighthouse\n\n on a   cliff <b>at</b> dusk ', MODEL, {});
     expect(job).toEqual({
       cutChars: 0,
-      settings: { prompt: 'A lighthouse on a cliff <b>at</b> dusk', negativePrompt: '', steps: MODEL_DEFAULTS.steps, guidance: MODEL_DEFAULTS.guidance, width: 128, height: 128, seed: null, scheduler: 'pndm' },
+      settings: { prompt: 'A lighthouse on a cliff <b>at</b> dusk', negativePrompt: '', steps: MODEL_DEFAULTS.steps, guidance: MODEL_DEFAULTS.guidance, width: 128, height: 128, seed: null, scheduler: 'pndm', model: MODEL.id },
     });
     expect(settingsProblem(job!.settings)).toBeUndefined();
   });
