@@ -100,14 +100,28 @@ describe('model store in the extension', () => {
   let hub: HubServer;
   let browser: ExtensionBrowser;
   let options: Page;
-  let ctx: Promise<GpuContext>;
-  /** The Node engine's image for SETTINGS from the model folder, RGB HWC in [0, 1]. */
-  let expected: Promise<Float32Array>;
-  /** Fixture case 3 run in Node on the chunks the browser stored, started once they are (it overlaps the popup's generation). */
-  let fromStored: Promise<{ image: Float32Array; chunks: number; chunkReads: number }> | undefined;
+  let ctx: Promise<GpuContext> | undefined;
+  /**
+   * The Node engine runs after the browser's work, never beside it: its model loads and shader compiles hold this
+   * process's event loop, which starves Playwright's waits on a busy machine.
+   */
+  async function nodeImage(): Promise<Float32Array> {
+    ctx ??= nodeGpu().then((gpu) => GpuContext.create(gpu));
+    const folder = new ModelFolder(TINY_MODEL);
+    try {
+      const sd = await StableDiffusion.open(await ctx, folder, { format: 'f32' });
+      const result = await sd.generate({ ...SETTINGS, seed: SETTINGS.seed! });
+      sd.unload();
+      return result.image;
+    } finally {
+      await folder.close();
+    }
+  }
+  /** The manifest and chunks the browser stored, read once the install is done. */
+  let records: ReturnType<typeof storedRecords> | undefined;
 
   async function runStoredCopy(): Promise<{ image: Float32Array; chunks: number; chunkReads: number }> {
-    const { manifest, chunks } = await storedRecords(options, REPO);
+    const { manifest, chunks } = await records!;
     expect(manifest).toMatchObject({ id: REPO, status: 'complete', format: 'f32', nextChunk: chunks.length });
     const { db } = await freshDb();
     await db.put('manifests', manifest);
@@ -117,8 +131,7 @@ describe('model store in the extension', () => {
     }
     const stored = await openStoredModel(db, REPO);
     const c = cases.pipeline[3]!;
-    // After the popup's reference image: one generation at a time on the Node device.
-    await expected.catch(() => undefined);
+    ctx ??= nodeGpu().then((gpu) => GpuContext.create(gpu));
     const sd = await StableDiffusion.open(await ctx, stored, { format: manifest.format });
     const result = await sd.generate({
       prompt: c.prompt,
@@ -141,27 +154,11 @@ describe('model store in the extension', () => {
     // The browser first: the Node engine's synchronous model load would starve Playwright's service-worker wait.
     browser = await launchWithExtension(WEBGPU_ARGS);
     options = await browser.open('options.html');
-    ctx = nodeGpu().then((gpu) => GpuContext.create(gpu));
-    expected = ctx.then(async (c) => {
-      const folder = new ModelFolder(TINY_MODEL);
-      try {
-        const sd = await StableDiffusion.open(c, folder, { format: 'f32' });
-        const result = await sd.generate({ ...SETTINGS, seed: SETTINGS.seed! });
-        sd.unload();
-        return result.image;
-      } finally {
-        await folder.close();
-      }
-    });
-    // Awaited by the comparison; held here so a failure is reported there, not as an unhandled rejection.
-    expected.catch(() => undefined);
     // Starting Chromium and its service worker takes minutes when the machine is busy.
   }, 300_000);
   afterAll(async () => {
     await browser?.close();
     await hub?.close();
-    await expected?.catch(() => undefined);
-    await fromStored?.catch(() => undefined);
     await (await ctx?.catch(() => undefined))?.destroy();
   }, GENERATION_TIMEOUT);
 
@@ -186,8 +183,8 @@ describe('model store in the extension', () => {
     expect(download.every((s) => s.total === total && s.bytes <= total)).toBe(true);
     // The fp16 variants were asked for first (the fixture has none), then each full file downloaded once.
     expect(hub.log.filter((r) => r.path.startsWith('/cdn/') && r.method === 'GET' && !r.range).map((r) => r.path.split('/').slice(4).join('/'))).toEqual(weights);
-    fromStored = runStoredCopy();
-    fromStored.catch(() => undefined);
+    records = storedRecords(options, REPO);
+    records.catch(() => undefined);
   });
 
   it('imports a model folder from disk, converting it to int8', async () => {
@@ -246,11 +243,11 @@ describe('model store in the extension', () => {
       const png = decodeImagePng(dataUrlBytes(job.result!.image));
       expect(png.parameters?.model).toBe(REPO);
       const got = toRgb8(png.rgb);
-      const want = toRgb8(await expected);
+      await popup.close();
+      const want = toRgb8(await nodeImage());
       const maxDiff = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
       console.log(`popup (stored model) vs Node engine (model folder): max difference ${maxDiff}/255 over ${got.length} values`);
       expect(maxDiff).toBeLessThanOrEqual(1);
-      await popup.close();
     },
     GENERATION_TIMEOUT,
   );
@@ -258,8 +255,8 @@ describe('model store in the extension', () => {
   it(
     'the chunks the browser stored reproduce the reference pipeline (fixture case 3) in Node',
     async () => {
-      expect(fromStored, 'the install did not finish').toBeDefined();
-      const { image, chunks, chunkReads } = await fromStored!;
+      expect(records, 'the install did not finish').toBeDefined();
+      const { image, chunks, chunkReads } = await runStoredCopy();
       // Every chunk was read and its hash checked against the one the browser recorded.
       expect(chunkReads).toBeGreaterThanOrEqual(chunks);
       expectClose(image, tensor(cases.pipeline[3]!.image), IMAGE_TOL, 'image from the stored model');
