@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../../entrypoints/offscreen/engine';
 import { JobRunner } from '../../entrypoints/offscreen/jobs';
+import { ModelService } from '../../entrypoints/offscreen/models';
 import { GenerationCancelledError } from '../../engine/gpu/errors';
 import { nodeGpu } from '../../engine/gpu/node-gpu';
 import type { GenerateParams, Stage } from '../../engine/pipeline';
@@ -21,7 +22,7 @@ import { TINY_MODEL } from '../models/fixtures';
 
 const ORIGIN = 'chrome-extension://fixture';
 // No guidance (a batch of one) and one step: the cheapest whole generation.
-const SETTINGS: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 1, guidance: 0, width: 64, height: 64, seed: 1, scheduler: 'euler' };
+const SETTINGS: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 1, guidance: 0, width: 64, height: 64, seed: 1, scheduler: 'euler', model: 'tiny-sd1' };
 const TIMEOUT = 900_000;
 
 describe('GPU faults and cancellation (offscreen Engine + JobRunner)', () => {
@@ -34,7 +35,8 @@ describe('GPU faults and cancellation (offscreen Engine + JobRunner)', () => {
       const path = new URL(url).pathname.replace(/^\/models\/tiny-sd1\//, '');
       return new Response(await readFile(join(TINY_MODEL, path)));
     });
-    engine = new Engine();
+    // The built-in model only: no model store, the default tuning preferences.
+    engine = new Engine(new ModelService(() => undefined, () => undefined), async () => ({ memory: 'fast', attentionBudgetMiB: 128 }));
   });
   afterAll(async () => {
     await (await engine.gpu()).destroy();
@@ -104,7 +106,7 @@ describe('GPU faults and cancellation (offscreen Engine + JobRunner)', () => {
 
   it('cancelling before text encoding, mid-denoise or in the VAE stage gives every pooled buffer back', async () => {
     const ctx = await engine.gpu();
-    const sd = await engine.pipeline();
+    const { sd } = await engine.pipeline('tiny-sd1', 'fast');
     const params: GenerateParams = { ...SETTINGS, steps: 2, seed: 2 };
     const cancelAt = async (stage: Stage, step: number) => {
       const before = ctx.memory().inUseBytes;

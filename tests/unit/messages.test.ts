@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { LIMITS, MessageError, parseRequest, settingsProblem, type GenerationSettings } from '../../lib/messages';
 
-const good: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 20, guidance: 7.5, width: 512, height: 512, seed: null, scheduler: 'euler' };
+const good: GenerationSettings = { prompt: 'a red fox', negativePrompt: '', steps: 20, guidance: 7.5, width: 512, height: 512, seed: null, scheduler: 'euler', model: 'tiny-sd1' };
 
 describe('settings validation', () => {
   it('accepts the limits themselves', () => {
@@ -47,7 +47,7 @@ describe('settings validation', () => {
     [{ seed: 2 ** 53 }, 'the seed must be a whole number from 0 to 9007199254740991, or empty for a random one'],
     [{ seed: 1.5 }, 'the seed must be a whole number from 0 to 9007199254740991, or empty for a random one'],
     [{ scheduler: 'k_lms' }, 'the scheduler must be one of ddim, euler, euler-a, dpm++2m, pndm, lcm'],
-    [{ model: 'sd15' }, 'unexpected settings: model'],
+    [{ model: 'no such/model id' }, 'choose a model'],
   ])('refuses %j: "%s"', (patch, message) => {
     expect(settingsProblem({ ...good, ...patch })).toBe(message);
     // The same sentence reaches the popup as the answer to the request.
