@@ -47,8 +47,8 @@ export function EndpointForm({ preferences, save }: { preferences: Preferences; 
       <label for="hub-endpoint">Hugging Face endpoint</label>
       <input id="hub-endpoint" type="url" value={endpoint} onInput={(e) => setEndpoint(e.currentTarget.value)} aria-describedby="endpoint-hint" />
       <p id="endpoint-hint" class="hint">
-        Where models are downloaded from, like huggingface_hub’s HF_ENDPOINT: https://huggingface.co, or a mirror that serves the same
-        /{'{repo}'}/resolve/{'{revision}'}/{'{file}'} addresses (it must allow this extension’s requests, CORS).
+        Where models are downloaded from (default https://huggingface.co), like huggingface_hub’s HF_ENDPOINT: a mirror works if it serves the
+        same /{'{repo}'}/resolve/{'{revision}'}/{'{file}'} addresses and allows this extension’s requests (CORS).
       </p>
       {problem && (
         <p class="notice error" role="alert">

@@ -4,7 +4,7 @@
  *   exposed to web pages (no externally_connectable, no web-accessible resources), and exactly the permissions the
  *   README justifies, each of them used by the code;
  * - the built JavaScript calls no `eval`, `new Function` or string timers, loads no script from elsewhere, and names no
- *   URL besides the model hosts and XML namespaces;
+ *   URL besides the model hosts, XML namespaces and the Git LFS pointer format's identifier;
  * - the extension's own source never turns text into markup (no innerHTML and the like), so text from pages stays text.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -83,7 +83,8 @@ describe('security of the built extension', () => {
   });
 
   it('names no URL besides the model hosts and XML namespaces', () => {
-    const allowed = /^https?:\/\/(www\.w3\.org\/|huggingface\.co(\/|$)|[a-z0-9-]+\.hf\.co(\/|$))/;
+    // git-lfs.github.com/spec/: the first line of a Git LFS pointer file, which the model store parses (never fetched).
+    const allowed = /^https?:\/\/(www\.w3\.org\/|huggingface\.co(\/|$)|[a-z0-9-]+\.hf\.co(\/|$)|git-lfs\.github\.com\/spec\/$)/;
     for (const { path, code } of builtJs) {
       for (const [url] of code.matchAll(/https?:\/\/[^\s"'`)\\]*/g)) expect(url, path).toMatch(allowed);
     }
