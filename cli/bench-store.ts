@@ -134,16 +134,12 @@ export async function runStoreBench(_ctx: GpuContext, options: SuiteOptions): Pr
 
     const settings: GenerationSettings = { prompt: 'bench', negativePrompt: '', steps: 1, guidance: 1, width: 64, height: 64, seed: 1, scheduler: 'euler', model: REPO };
     const job = await send<JobState>(page, { type: 'generate', settings });
-    const done = await page.waitForFunction(
-      async (jobId) => {
-        const { runtime } = (globalThis as unknown as { chrome: { runtime: { sendMessage(m: unknown): Promise<{ value: JobState }> } } }).chrome;
-        const state = (await runtime.sendMessage({ target: 'background', type: 'job-state', id: 'bench' })).value;
-        return state.jobId === jobId && (state.status === 'done' || state.status === 'failed') ? state : undefined;
-      },
-      job.jobId,
-      { timeout: 600_000, polling: 500 },
-    );
-    const finished = (await done.jsonValue()) as JobState;
+    let finished: JobState | undefined;
+    for (const started = Date.now(); Date.now() - started < 600_000; await new Promise((r) => setTimeout(r, 500))) {
+      finished = (await send<JobState[]>(page, { type: 'jobs' })).find((j) => j.jobId === job.jobId);
+      if (finished?.status === 'done' || finished?.status === 'failed') break;
+    }
+    if (!finished) throw new Error('The generation did not finish in 10 minutes.');
     if (finished.status !== 'done') throw new Error(`The generation failed: ${finished.error?.message}`);
     const load = finished.result!.timings.load!;
     row('engine load (chunks verified, layouts, GPU buffers; first generation)', stored, load);
