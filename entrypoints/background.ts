@@ -12,8 +12,10 @@ import { defineBackground } from 'wxt/utils/define-background';
 import { JobQueue, RUNNER_PORT } from '../lib/job-queue';
 import { forward, onEvent, publish, serve } from '../lib/messaging';
 import { MessageError, RemoteError, resultResponse, type JobState, type RequestOf, type RequestType, type Results } from '../lib/messages';
-import { GENERATION_DEFAULTS_KEY, parseGenerationDefaults, settingsFromSelection } from '../lib/selection-job';
-import { getSetting, openStore } from '../storage/db';
+import { chooseModel } from '../lib/model-choice';
+import { settingsFromSelection } from '../lib/selection-job';
+import { openStore } from '../storage/db';
+import { loadPreferences } from '../storage/preferences';
 
 const OFFSCREEN_PATH = '/offscreen.html';
 const MENU_ID = 'generate-from-selection';
@@ -110,20 +112,16 @@ const queue = new JobQueue(
   },
 );
 
-/** What the context menu item calls: queues a job on the selected text with the user's default settings. */
+/**
+ * What the context menu item calls: queues a job on the selected text with the model the popup would open with (the
+ * preferred one, else the newest installed, else the built-in one) and the user's default settings.
+ */
 export async function generateFromSelection(info: Browser.contextMenus.OnClickData): Promise<JobState | undefined> {
   if (info.menuItemId !== MENU_ID || !info.selectionText) return undefined;
-  const [model, stored] = await Promise.all([
-    askOffscreen('model-info', {}),
-    openStore().then(async (db) => {
-      try {
-        return await getSetting(db, GENERATION_DEFAULTS_KEY);
-      } finally {
-        db.close();
-      }
-    }),
-  ]);
-  const job = settingsFromSelection(info.selectionText, model, parseGenerationDefaults(stored));
+  const db = await openStore();
+  const preferences = await loadPreferences(db).finally(() => db.close());
+  const model = await askOffscreen('model-info', { model: chooseModel(await askOffscreen('list-models', {}), preferences) });
+  const job = settingsFromSelection(info.selectionText, model, preferences.defaults);
   return job && queue.add(job.settings, 'menu', job.cutChars);
 }
 

@@ -18,7 +18,7 @@ import { asError, useRequest } from '../../lib/use-request';
 import { FirstRun } from './first-run';
 import { Gallery } from './gallery';
 import { JobPanel } from './job-panel';
-import { chooseModel, modelChoices, needsFirstRun } from './model-choice';
+import { chooseModel, modelChoices, needsFirstRun } from '../../lib/model-choice';
 import { INITIAL_VALUES, SettingsForm, settingsOf, valuesOf, type FormValues } from './settings-form';
 
 function EngineSummary({ status }: { status: EngineStatus }) {

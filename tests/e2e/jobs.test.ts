@@ -15,9 +15,11 @@ import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS, type Extens
 import { dataUrlBytes } from '../../lib/data-url';
 import type { JobState } from '../../lib/messages';
 import { decodeImagePng } from '../../lib/png';
-import { GENERATION_DEFAULTS_KEY, type GenerationDefaults } from '../../lib/selection-job';
+import { PREFERENCES_KEY, type GenerationDefaults } from '../../storage/preferences';
 
-const DEFAULTS: GenerationDefaults = { steps: 1, guidance: 1, width: 64, height: 64, scheduler: 'euler', negativePrompt: 'blurry' };
+const DEFAULTS: GenerationDefaults = { steps: 1, guidance: 1, size: 64, scheduler: 'euler' };
+/** The settings a menu job takes from those defaults (menu jobs have no negative prompt). */
+const MENU_SETTINGS = { steps: 1, guidance: 1, width: 64, height: 64, scheduler: 'euler', negativePrompt: '' };
 // The first generation compiles every pipeline in SwiftShader, on a machine shared with other work.
 const GENERATION_TIMEOUT = 600_000;
 
@@ -97,7 +99,10 @@ describe('jobs from the context menu, the queue and the gallery', () => {
           const open = indexedDB.open('sd-webgpu');
           open.onsuccess = () => {
             const tx = open.result.transaction('settings', 'readwrite');
-            tx.objectStore('settings').put(defaults, key);
+            const store = tx.objectStore('settings');
+            // Only the defaults change: the rest of the preferences (first run done) stays as the popup left it.
+            const read = store.get(key);
+            read.onsuccess = () => store.put({ ...(read.result as object | undefined), defaults }, key);
             tx.oncomplete = () => {
               open.result.close();
               resolve();
@@ -106,7 +111,7 @@ describe('jobs from the context menu, the queue and the gallery', () => {
           };
           open.onerror = () => reject(open.error);
         }),
-      [GENERATION_DEFAULTS_KEY, DEFAULTS] as const,
+      [PREFERENCES_KEY, DEFAULTS] as const,
     );
   });
   afterAll(async () => {
@@ -136,7 +141,7 @@ describe('jobs from the context menu, the queue and the gallery', () => {
         return getSelection()!.toString();
       });
       const queued = await menuClick(text);
-      expect(queued).toMatchObject({ status: 'queued', source: 'menu', cutChars: 0, settings: { ...DEFAULTS, prompt: 'A lighthouse on a cliff at dusk', seed: null } });
+      expect(queued).toMatchObject({ status: 'queued', source: 'menu', cutChars: 0, settings: { ...MENU_SETTINGS, prompt: 'A lighthouse on a cliff at dusk', seed: null, model: 'tiny-sd1' } });
       // An empty selection makes no job.
       expect(await menuClick('  \n ')).toBeUndefined();
 
@@ -170,6 +175,7 @@ describe('jobs from the context menu, the queue and the gallery', () => {
   it('re-using a gallery item restores all its parameters into the form', async () => {
     expect(selected, 'the menu job made no image').toBeDefined();
     await popup.getByLabel('Prompt', { exact: true }).fill('something else');
+    await popup.getByLabel('Negative prompt').fill('blurry');
     await popup.getByLabel('Steps').fill('9');
     await popup.getByLabel('Seed').fill('');
     await popup.getByRole('button', { name: `History image: ${selected.text}` }).first().click();
@@ -177,12 +183,12 @@ describe('jobs from the context menu, the queue and the gallery', () => {
     await dialog.getByRole('button', { name: 'Reuse settings' }).click();
     expect(await dialog.count()).toBe(0);
     expect(await popup.getByLabel('Prompt', { exact: true }).inputValue()).toBe(selected.text);
-    expect(await popup.getByLabel('Negative prompt').inputValue()).toBe(DEFAULTS.negativePrompt);
-    expect(await popup.getByLabel('Steps').inputValue()).toBe(String(DEFAULTS.steps));
-    expect(await popup.getByLabel('Guidance').inputValue()).toBe(String(DEFAULTS.guidance));
+    expect(await popup.getByLabel('Negative prompt').inputValue()).toBe(MENU_SETTINGS.negativePrompt);
+    expect(await popup.getByLabel('Steps').inputValue()).toBe(String(MENU_SETTINGS.steps));
+    expect(await popup.getByLabel('Guidance').inputValue()).toBe(String(MENU_SETTINGS.guidance));
     expect(await popup.getByLabel('Width').inputValue()).toBe('64');
     expect(await popup.getByLabel('Height').inputValue()).toBe('64');
-    expect(await popup.getByLabel('Scheduler').inputValue()).toBe(DEFAULTS.scheduler);
+    expect(await popup.getByLabel('Scheduler').inputValue()).toBe(MENU_SETTINGS.scheduler);
     // The seed that was drawn, so the same image comes back.
     expect(await popup.getByLabel('Seed').inputValue()).toBe(String(selected.seed));
     await popup.getByText('The settings of the image are in the form.').waitFor();

@@ -1,7 +1,7 @@
 /** Which models the popup offers, which one it opens with, and when it shows the first-run screen instead. */
-import type { JobState } from '../../lib/messages';
-import type { ModelsOverview } from '../../lib/model-messages';
-import type { Preferences } from '../../storage/preferences';
+import type { JobState } from './messages';
+import type { ModelsOverview } from './model-messages';
+import type { Preferences } from '../storage/preferences';
 
 /** The built-in model, then the complete stored ones, newest first. */
 export function modelChoices(overview: ModelsOverview): { id: string; name: string }[] {
