@@ -156,7 +156,7 @@ export interface LinearOptions {
   /** f32 of the output's shape, added after the activation; may be the output itself (in-place `out = residual`). */
   residual?: Tensor;
   /**
-   * x is [..., 2K] and the product's input is its GEGLU, x[..., :K] · gelu(x[..., K:]) (engine/ops/geglu.ts),
+   * x is [..., 2K] and the product's input is its GEGLU, x[..., :K] · gelu(x[..., K:]) (CPU reference: engine/ref/geglu.ts),
    * applied as A's tiles are loaded; K must be a multiple of 4.
    */
   geglu?: boolean;

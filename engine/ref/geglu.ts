@@ -1,4 +1,4 @@
-/** CPU reference of engine/ops/geglu.ts: y[r, f] = x[r, f] · gelu(x[r, F + f]) in f64, for x [rows, 2F]. */
+/** CPU reference of GEGLU as the GEMM fuses it into its input loads (engine/ops/gemm.ts): y[r, f] = x[r, f] · gelu(x[r, F + f]) in f64, for x [rows, 2F]. */
 import { geluScalar } from './unary';
 
 export function geglu(x: Float32Array, width: number): Float32Array {
