@@ -5,6 +5,9 @@
 import { afterAll, expect } from 'vitest';
 import { GpuContext } from '../../engine/gpu/context';
 import { nodeGpu } from '../../engine/gpu/node-gpu';
+import { relativeError } from '../../engine/tune/compare';
+
+export { relativeError };
 
 let shared: Promise<GpuContext> | undefined;
 
@@ -37,18 +40,6 @@ export function seededRandom(seed: number): () => number {
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const rand = seededRandom(seed);
   return Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
-}
-
-/** max |actual − expected| / max |expected| (absolute error when expected is all zero). */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    maxDiff = Number.isNaN(d) ? Infinity : Math.max(maxDiff, d);
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-  }
-  return maxRef > 0 ? maxDiff / maxRef : maxDiff;
 }
 
 /** Asserts equal length and relative error ≤ tol. */
