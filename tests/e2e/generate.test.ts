@@ -253,7 +253,7 @@ describe('generating from the popup', () => {
     // A multiple of 8 passes the protocol; the model's latent grid needs multiples of 64, which the engine checks.
     expect(await generate({ ...SETTINGS, width: 72 })).toMatchObject({ type: 'result', value: { status: 'queued' } });
     await page.getByText('These settings cannot run').waitFor();
-    expect(await page.getByRole('alert').innerText()).toContain('width must be a positive multiple of 64');
+    expect(await page.getByRole('alert').innerText()).toContain('width must be a multiple of 64 pixels');
     expect(await currentJob(page)).toMatchObject({ status: 'failed', error: { name: 'InvalidParameterError' } });
     await page.close();
   });
