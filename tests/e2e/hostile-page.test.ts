@@ -9,7 +9,7 @@
  */
 import type { Page, Request, Worker } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
+import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
 import type { JobState } from '../../lib/messages';
 
 type Runtime = { runtime: { sendMessage(m: unknown): Promise<{ type: string; value: unknown }> } };
@@ -60,6 +60,7 @@ describe('a hostile page', () => {
     expect(text).toBe(SELECTED);
 
     const popup = await browser.open('popup.html');
+    await continueWithBuiltinModel(popup);
     await popup.waitForFunction(() => document.querySelector<HTMLButtonElement>('button[type=submit]')?.disabled === false, undefined, { timeout: 300_000 });
     // Two menu jobs: the first runs, the second waits in the popup's list with its prompt.
     const menu = (selectionText: string) =>
