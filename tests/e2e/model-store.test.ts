@@ -17,11 +17,9 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
 import { ModelFolder } from '../../cli/model-folder';
-import { parseSchedulerConfig } from '../../engine/models/config';
 import { GpuContext } from '../../engine/gpu/context';
 import { nodeGpu } from '../../engine/gpu/node-gpu';
 import { StableDiffusion } from '../../engine/pipeline';
-import type { SchedulerName } from '../../engine/schedulers';
 import { dataUrlBytes } from '../../lib/data-url';
 import type { GenerationSettings, JobState } from '../../lib/messages';
 import type { InstallState } from '../../lib/model-messages';
@@ -30,7 +28,7 @@ import type { ChunkRecord, ModelManifest } from '../../storage/db';
 import { openStoredModel } from '../../storage/model-store';
 import { expectClose } from '../helpers/gpu';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
-import { cases, tensor, TINY_MODEL } from '../models/fixtures';
+import { caseParams, cases, tensor, TINY_MODEL } from '../models/fixtures';
 import { freshDb } from '../storage/fixture';
 
 const REPO = 'test/tiny-sd1';
@@ -133,17 +131,7 @@ describe('model store in the extension', () => {
     const c = cases.pipeline[3]!;
     ctx ??= nodeGpu().then((gpu) => GpuContext.create(gpu));
     const sd = await StableDiffusion.open(await ctx, stored, { format: manifest.format });
-    const result = await sd.generate({
-      prompt: c.prompt,
-      scheduler: c.scheduler as SchedulerName,
-      schedulerConfig: parseSchedulerConfig(c.scheduler_config),
-      steps: c.steps.length,
-      guidance: c.guidance,
-      width: c.width,
-      height: c.height,
-      seed: 0,
-      initLatents: tensor(c.init_latents),
-    });
+    const result = await sd.generate(caseParams(c));
     sd.unload();
     db.close();
     return { image: result.image, chunks: chunks.length, chunkReads: stored.stats.chunkReads };

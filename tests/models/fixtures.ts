@@ -1,6 +1,9 @@
 /** The reference fixtures of ../shared/fixtures/tiny-sd1: cases and their raw float32 tensors. */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseSchedulerConfig } from '../../engine/models/config';
+import type { GenerateParams } from '../../engine/pipeline';
+import type { SchedulerName } from '../../engine/schedulers/types';
 
 export const FIXTURES = resolve('../shared/fixtures');
 export const TINY = join(FIXTURES, 'tiny-sd1');
@@ -62,4 +65,25 @@ export function toNchw(x: Float32Array, [b, c, h, w]: number[]): Float32Array {
     }
   }
   return out;
+}
+
+/** The scheduler steps that make a case's UNet evaluations: PNDM's PRK warm-up evaluates the UNet once more than its steps. */
+export function stepsFor(scheduler: string, evaluations: number): number {
+  return scheduler === 'pndm' ? evaluations - 1 : evaluations;
+}
+
+/** A pipeline case as the engine's generate parameters, starting from the case's own initial latents. */
+export function caseParams(c: PipelineCase): GenerateParams {
+  return {
+    prompt: c.prompt,
+    ...(c.negative_prompt !== undefined ? { negativePrompt: c.negative_prompt } : {}),
+    scheduler: c.scheduler as SchedulerName,
+    schedulerConfig: parseSchedulerConfig(c.scheduler_config),
+    steps: stepsFor(c.scheduler, c.steps.length),
+    guidance: c.guidance,
+    width: c.width,
+    height: c.height,
+    seed: 0,
+    initLatents: tensor(c.init_latents),
+  };
 }

@@ -1,12 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelFolder } from '../../cli/model-folder';
-import { parseSchedulerConfig } from '../../engine/models/config';
 import { StableDiffusion } from '../../engine/pipeline';
 import { planGeneration } from '../../engine/plan';
 import { psnr } from '../../cli/bench-quality';
-import type { SchedulerName } from '../../engine/schedulers';
 import { expectClose, gpuContext, relativeError } from '../helpers/gpu';
-import { cases, tensor, TINY_MODEL } from './fixtures';
+import { caseParams, cases, tensor, TINY_MODEL } from './fixtures';
 
 // Latents: each step feeds the next, so UNet-level differences (~1e-5) compound over the steps and through
 // guidance 7.5 (which amplifies the cond − uncond difference); 1e-3 of the max magnitude, as the issue asks.
@@ -27,18 +25,7 @@ describe('txt2img pipeline vs the reference', () => {
       const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
       const stepErrors: number[] = [];
       const result = await sd.generate(
-        {
-          prompt: c.prompt,
-          ...(c.negative_prompt !== undefined ? { negativePrompt: c.negative_prompt } : {}),
-          scheduler: c.scheduler as SchedulerName,
-          schedulerConfig: parseSchedulerConfig(c.scheduler_config),
-          steps: stepsFor(c.scheduler, c.steps.length),
-          guidance: c.guidance,
-          width: c.width,
-          height: c.height,
-          seed: 0,
-          initLatents: tensor(c.init_latents),
-        },
+        caseParams(c),
         {
           onStep: (index, t, latents) => {
             expect(t).toBe(c.steps[index]!.t);
@@ -69,25 +56,10 @@ describe('quantised weights keep the image close to the reference', () => {
       const plan = await planGeneration(folder, { width: c.width, height: c.height, guidance: c.guidance > 1, format, memory: 'low', steps: c.steps.length });
       const sd = await StableDiffusion.open(ctx, folder, { format, memory: 'low' });
       ctx.resetPeaks();
-      const result = await sd.generate({
-        prompt: c.prompt,
-        scheduler: c.scheduler as SchedulerName,
-        schedulerConfig: parseSchedulerConfig(c.scheduler_config),
-        steps: c.steps.length,
-        guidance: c.guidance,
-        width: c.width,
-        height: c.height,
-        seed: 0,
-        initLatents: tensor(c.init_latents),
-      });
+      const result = await sd.generate(caseParams(c));
       expect(ctx.memory().peakBytes).toBe(plan.peakBytes);
       sd.unload();
       expect(psnr(result.image, tensor(c.image))).toBeGreaterThanOrEqual(floor);
     }, PIPELINE_TIMEOUT);
   }
 });
-
-/** PNDM (PLMS) runs steps + 1 UNet evaluations: the fixture lists evaluations, the pipeline takes steps. */
-function stepsFor(scheduler: string, evaluations: number): number {
-  return scheduler === 'pndm' ? evaluations - 1 : evaluations;
-}
