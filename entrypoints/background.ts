@@ -31,17 +31,18 @@ async function offscreenExists(): Promise<boolean> {
 }
 
 async function ensureOffscreenDocument(): Promise<void> {
-  if (await offscreenExists()) return;
-  // Two requests arriving together must not both create it: the second createDocument would fail.
-  creating ??= browser.offscreen
-    .createDocument({
+  // Requests arriving together share one check-and-create: the second createDocument would fail, and a document
+  // that exists but is still loading (getContexts lists it before createDocument resolves) has no listener yet.
+  creating ??= (async () => {
+    if (await offscreenExists()) return;
+    await browser.offscreen.createDocument({
       url: OFFSCREEN_PATH,
       reasons: ['WORKERS'],
       justification: 'Runs the on-device WebGPU image generation engine, which needs a document that outlives the popup.',
-    })
-    .finally(() => {
-      creating = undefined;
     });
+  })().finally(() => {
+    creating = undefined;
+  });
   await creating;
 }
 

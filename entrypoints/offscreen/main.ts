@@ -51,7 +51,7 @@ const runner = new JobRunner(
     const { settings } = job;
     const startImage = settings.startImage ? await loadStartImage(settings.startImage.galleryId, settings.width, settings.height) : undefined;
     const result = await engine.generate({ ...job, startImage }, options);
-        const gallery = await keepInGallery({ settings, seed: job.seed, model: settings.model, source: job.source, width: result.width, height: result.height }, result);
+    const gallery = await keepInGallery({ settings, seed: job.seed, model: settings.model, source: job.source, width: result.width, height: result.height }, result);
     return { ...result, gallery };
   },
   (job) => publish({ target: 'broadcast', type: 'job-update', job }),

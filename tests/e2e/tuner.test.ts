@@ -30,10 +30,10 @@ describe('auto-tuner in the extension', () => {
         { target: 'background', id: `t${n++}`, ...message },
       )) as Response;
     const before = await send({ type: 'tuner-state' });
-    expect(before.value).toMatchObject({ status: 'idle', rows: [] });
+    expect(before).toMatchObject({ type: 'result', value: { status: 'idle', rows: [] } });
     expect(await send({ type: 'run-tuner', budgetSeconds: 5 })).toMatchObject({ type: 'error', name: 'MessageError' });
     const started = await send({ type: 'run-tuner', budgetSeconds: 10 });
-    expect(started.value).toMatchObject({ status: 'running', budgetMs: 10_000 });
+    expect(started).toMatchObject({ type: 'result', value: { status: 'running', budgetMs: 10_000 } });
     let state = started.value!;
     while (state.status === 'running') {
       await new Promise((r) => setTimeout(r, 500));
