@@ -38,12 +38,14 @@ struct Params {
   m: u32,           // B·Ho·Wo
   m_tiles: u32,
   stride: u32,
-  up: u32,          // 1: the conv sees x upsampled 2× (coordinates shifted right by one to reach x)
+  up: u32,          // 1: the conv sees x upsampled (coordinates shifted right by one to reach x)
   pad: u32,         // padding above and left of the image
   out_stride: u32,  // channels per pixel of the output tensor (wider than cout for a channel slice)
   out_offset: u32,
   skip_stride: u32, // the same for the second copy of the result (SKIP)
   skip_offset: u32,
+  hv: u32,          // the input's height and width as the conv sees it: h, w, or upsampled 2h (or 2h − 1), …
+  wv: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -73,8 +75,8 @@ var<private> live: array<bool, A_QUADS * 4u>;
 fn load_a(i: u32, ky: i32, kx: i32, ci: u32) -> f32 {
   let vy = y0[i] + ky;
   let vx = x0[i] + kx;
-  let inside = live[i] && vy >= 0 && vy < i32(p.h << p.up) && vx >= 0 && vx < i32(p.w << p.up);
-  let pixel = image[i] + (u32(clamp(vy, 0, i32(p.h << p.up) - 1)) >> p.up) * p.w + (u32(clamp(vx, 0, i32(p.w << p.up) - 1)) >> p.up);
+  let inside = live[i] && vy >= 0 && vy < i32(p.hv) && vx >= 0 && vx < i32(p.wv);
+  let pixel = image[i] + (u32(clamp(vy, 0, i32(p.hv) - 1)) >> p.up) * p.w + (u32(clamp(vx, 0, i32(p.wv) - 1)) >> p.up);
   return select(0.0, x[pixel * p.cin + ci], inside);
 }
 

@@ -29,7 +29,7 @@ struct Params {
   w: u32,
   cin: u32,
   cout: u32,
-  up: u32,              // 1: the conv sees x upsampled 2×
+  up: u32,              // 1: the conv sees x upsampled: pixel (y, x) of the upsampled image is x[y >> 1, x >> 1]
   tiles_x: u32,         // output tiles per row, ⌈Wo/2⌉
   tiles_per_image: u32,
   t0: u32,              // first tile of this chunk
@@ -37,6 +37,8 @@ struct Params {
   m_tiles: u32,         // ⌈tiles / TM⌉
   n_tiles: u32,         // ⌈cout / TN⌉
   row: u32,             // words per weight row
+  hv: u32,              // the input's height and width as the conv sees it (= the output's): h, w, or upsampled
+  wv: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -76,8 +78,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let rs = BT_SIGN[xi / 4u];
   let cs = BT_SIGN[xi % 4u];
   let sign = vec4f(rs.x * cs.x, rs.x * cs.y, rs.y * cs.x, rs.y * cs.y);
-  let hv = i32(p.h << p.up);
-  let wv = i32(p.w << p.up);
+  let hv = i32(p.hv);
+  let wv = i32(p.wv);
   for (var i = 0u; i < A_QUADS * 4u; i++) {
     let t = m0 + (ql + (i / 4u) * QUADS_PER_PASS) * 4u + i % 4u;
     let tile = p.t0 + t;

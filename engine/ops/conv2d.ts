@@ -5,10 +5,11 @@
  *   y[b, oy, ox, co] = bias[co] + residual[b, oy, ox, co]
  *                      + Σ_{ky, kx, ci} w[co, (ky·3 + kx)·Cin + ci] · x̃[b, oy·s + ky − p, ox·s + kx − p, ci]
  *
- * x̃ is x, or with `upsample` its nearest-neighbour 2× enlargement x̃[b, y, x] = x[b, ⌊y/2⌋, ⌊x/2⌋], which exists
- * only in the kernel's input indexing; pixels outside x̃ read as zero. Padding 'symmetric' (p = 1, PyTorch's
- * Conv2d(k=3, p=1)) gives Ho = ⌊(H̃ − 1)/s⌋ + 1; 'bottom-right' (p = 0, diffusers' VAE-encoder downsampling after
- * F.pad(x, (0, 1, 0, 1))) gives Ho = ⌊(H̃ − 2)/s⌋ + 1; H̃ = H, or 2H when upsampling; likewise Wo.
+ * x̃ is x, or with `upsample` its nearest-neighbour enlargement x̃[b, y, x] = x[b, ⌊y/2⌋, ⌊x/2⌋] of H̃ × W̃ pixels,
+ * which exists only in the kernel's input indexing; pixels outside x̃ read as zero. Padding 'symmetric' (p = 1,
+ * PyTorch's Conv2d(k=3, p=1)) gives Ho = ⌊(H̃ − 1)/s⌋ + 1; 'bottom-right' (p = 0, diffusers' VAE-encoder downsampling
+ * after F.pad(x, (0, 1, 0, 1))) gives Ho = ⌊(H̃ − 2)/s⌋ + 1; H̃ = H, or 2H when upsampling, or 2H − 1 when the caller
+ * asks for that size (see `Upsample`); likewise Wo.
  *
  * Layouts: x f32 [B, H, W, Cin]; y f32 [B, Ho, Wo, Cout] (or a channel slice of a wider tensor: the UNet's skip
  * concatenations); residual f32 [B, Ho, Wo, Cout]; bias f32 [Cout]. The weight is either
@@ -86,10 +87,18 @@ export type ConvAlgorithm = 'direct' | 'winograd' | 'auto';
  */
 export type ConvPadding = 'symmetric' | 'bottom-right';
 
+/**
+ * Fused nearest upsampling of the input: `true` doubles H and W; [H̃, W̃] enlarges to that size, each side 2n − 1 or
+ * 2n, as diffusers' UNet asks (`upsample_size`: the size of the skip connection joined next) when the latents are
+ * not a multiple of 2^(levels − 1). PyTorch's nearest reads source pixel ⌊i·n/H̃⌋, which is ⌊i/2⌋ for both sizes
+ * (tests/ops/conv2d.test.ts checks it), so the kernels index with a shift and only clip at H̃.
+ */
+export type Upsample = boolean | readonly [number, number];
+
 export interface Conv2dOptions {
   bias?: Tensor;
   stride?: 1 | 2;
-  upsample?: boolean;
+  upsample?: Upsample;
   padding?: ConvPadding;
   /** Added after the bias; f32 of the output's shape. */
   residual?: Tensor;
@@ -175,12 +184,23 @@ export function preferredConvAlgorithm(cin: number, stride: 1 | 2): 'direct' | '
   return stride === 1 && cin >= 16 ? 'winograd' : 'direct';
 }
 
+/** [H̃, W̃]: the size of the input as the convolution sees it, after the fused upsampling. */
+export function upsampledSize(h: number, w: number, upsample: Upsample): [number, number] {
+  if (upsample === false) return [h, w];
+  if (upsample === true) return [2 * h, 2 * w];
+  const [hv, wv] = upsample;
+  if ((hv !== 2 * h && hv !== 2 * h - 1) || (wv !== 2 * w && wv !== 2 * w - 1)) {
+    throw new ShapeError(`conv2d: cannot upsample ${h}×${w} to ${hv}×${wv}: each side must become 2n or 2n − 1 (where nearest neighbours read pixel ⌊i/2⌋)`);
+  }
+  return [hv, wv];
+}
+
 /** [B, Ho, Wo] of a 3×3 convolution of a [B, H, W, ·] input. */
-export function conv2dOutputSize(xShape: readonly number[], stride: 1 | 2, upsample: boolean, padding: ConvPadding = 'symmetric'): [number, number, number] {
-  const up = upsample ? 2 : 1;
+export function conv2dOutputSize(xShape: readonly number[], stride: 1 | 2, upsample: Upsample, padding: ConvPadding = 'symmetric'): [number, number, number] {
   const before = padding === 'symmetric' ? 1 : 0;
   const [b, h, w] = xShape as [number, number, number];
-  return [b, Math.floor((h * up + before - 2) / stride) + 1, Math.floor((w * up + before - 2) / stride) + 1];
+  const [hv, wv] = upsampledSize(h, w, upsample);
+  return [b, Math.floor((hv + before - 2) / stride) + 1, Math.floor((wv + before - 2) / stride) + 1];
 }
 
 function checkF32(t: Tensor, what: string, shape: readonly number[]): void {
@@ -229,13 +249,14 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   if (w.shape.length !== (winograd ? 3 : 2) || k !== (winograd ? cin : 9 * cin)) {
     throw new ShapeError(`conv2d: weight ${w.label} ${shapeString(w.shape)} does not fit input ${x.label} ${shapeString(x.shape)} (Cin = ${cin})`);
   }
+  const [hv, wv] = upsampledSize(h, wd, upsample);
   const outShape = [...conv2dOutputSize(x.shape, stride, upsample, padding), cout];
   if (outShape[1]! < 1 || outShape[2]! < 1) throw new ShapeError(`conv2d: input ${x.label} ${shapeString(x.shape)} is too small for a 3×3 window`);
   if (opts.bias) checkF32(opts.bias, 'bias', [cout]);
   if (opts.residual) checkF32(opts.residual, 'residual', outShape);
   const tuned =
     opts.tile ??
-    ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: winograd ? 'winograd' : 'direct', batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample, padding });
+    ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: winograd ? 'winograd' : 'direct', batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample: upsample !== false, padding });
   const [, outH, outW] = outShape as [number, number, number, number];
   const rows = x.shape[0]! * (winograd ? Math.ceil(outH / 2) * Math.ceil(outW / 2) : outH * outW);
   const tile = resolveTile(ctx, tuned ?? untunedConvTile(ctx.adapter, rows, cout));
@@ -243,7 +264,7 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   const skip = opts.skip && resolveOutput(ctx, outShape, opts.skip, 'conv2d skip');
   checkNoAlias(skip ? [out, skip] : [out], [x, w, opts.bias, opts.residual]);
   if (winograd) {
-    winogradConv(ctx, x, w, { bias: opts.bias, residual: opts.residual, upsample, tile, out, skip, workspaceBytes: opts.workspaceBytes });
+    winogradConv(ctx, x, w, { bias: opts.bias, residual: opts.residual, upsample: upsample !== false, size: [hv, wv], tile, out, skip, workspaceBytes: opts.workspaceBytes });
     return out.tensor;
   }
 
@@ -269,12 +290,14 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
       ['u32', m],
       ['u32', mTiles],
       ['u32', stride],
-      ['u32', upsample ? 1 : 0],
+      ['u32', upsample === false ? 0 : 1],
       ['u32', padding === 'symmetric' ? 1 : 0],
       ['u32', out.channelStride],
       ['u32', out.channelOffset],
       ['u32', skip?.channelStride ?? 0],
       ['u32', skip?.channelOffset ?? 0],
+      ['u32', hv],
+      ['u32', wv],
     ]),
     bindings: [...weightBindings(w), x, opts.bias, opts.residual, out.tensor, skip?.tensor],
     workgroups: [...ctx.grid(mTiles), Math.ceil(cout / tile.tile.tn)],

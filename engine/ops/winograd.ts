@@ -1,5 +1,5 @@
 /**
- * Winograd F(2×2, 3×3) convolution, stride 1, padding 1, with optional fused nearest 2× upsampling of the input:
+ * Winograd F(2×2, 3×3) convolution, stride 1, padding 1, with optional fused nearest upsampling of the input:
  * the Winograd path of `conv2d` (engine/ops/conv2d.ts), which validates the arguments and calls `winogradConv`.
  *
  * Each 2×2 output tile t is computed from the 4×4 input patch d_t whose top-left pixel is (2ty − 1, 2tx − 1):
@@ -76,6 +76,8 @@ export interface WinogradRun {
   bias?: Tensor;
   residual?: Tensor;
   upsample: boolean;
+  /** [H̃, W̃]: the input's size as the convolution sees it (upsampled), which is the output's. */
+  size: readonly [number, number];
   tile: ResolvedTile;
   out: ResolvedOutput;
   skip?: ResolvedOutput;
@@ -87,8 +89,7 @@ export function winogradConv(ctx: GpuContext, x: Tensor, u: Tensor, run: Winogra
   const [batch, h, w, cin] = x.shape as [number, number, number, number];
   const cout = u.shape[1]!;
   const up = run.upsample ? 1 : 0;
-  const ho = h << up;
-  const wo = w << up;
+  const [ho, wo] = run.size;
   const tilesX = Math.ceil(wo / 2);
   const tilesPerImage = Math.ceil(ho / 2) * tilesX;
   const total = batch * tilesPerImage;
@@ -121,6 +122,8 @@ export function winogradConv(ctx: GpuContext, x: Tensor, u: Tensor, run: Winogra
         ['u32', mTiles],
         ['u32', nTiles],
         ['u32', rowWords(u.format, cin)],
+        ['u32', ho],
+        ['u32', wo],
       ]),
       bindings: [...weightBindings(u), x, workspace],
       workgroups: [...ctx.grid(mTiles), 16 * nTiles],

@@ -1,12 +1,13 @@
 /**
- * CPU references of engine/ops/conv2d.ts (3×3, stride 1 or 2, symmetric or bottom-right padding, fused 2× nearest
- * upsampling, bias, residual)
+ * CPU references of engine/ops/conv2d.ts (3×3, stride 1 or 2, symmetric or bottom-right padding, fused nearest
+ * upsampling to 2× or a given size, bias, residual)
  * and of its Winograd F(2×2, 3×3) path, on plain NHWC Float32Arrays, accumulating in f64.
  */
 export interface Conv3x3RefOptions {
   bias?: Float32Array;
   stride?: 1 | 2;
-  upsample?: boolean;
+  /** true: nearest 2×; [H̃, W̃]: nearest to that size, read as PyTorch's F.interpolate(size=…, mode='nearest'). */
+  upsample?: boolean | readonly [number, number];
   /** 'symmetric' (default): one zero pixel on every side; 'bottom-right': zeros only below and right. */
   padding?: 'symmetric' | 'bottom-right';
   /** NHWC of the output's shape, added after the bias. */
@@ -18,10 +19,20 @@ export interface Conv3x3RefOptions {
 /** [B, H, W, Cin] of the input. */
 export type Nhwc = readonly [number, number, number, number];
 
-function outputSize(h: number, w: number, stride: number, upsample: boolean, pad: number): [number, number, number, number] {
-  const hv = upsample ? 2 * h : h;
-  const wv = upsample ? 2 * w : w;
+function outputSize(h: number, w: number, stride: number, upsample: boolean | readonly [number, number], pad: number): [number, number, number, number] {
+  const [hv, wv] = upsample === true ? [2 * h, 2 * w] : upsample === false ? [h, w] : upsample;
   return [hv, wv, Math.floor((hv + pad - 2) / stride) + 1, Math.floor((wv + pad - 2) / stride) + 1];
+}
+
+/**
+ * PyTorch's nearest source index (aten/src/ATen/native/UpSample.h `nearest_idx`): the same index when the size is
+ * unchanged, i >> 1 when it doubles, else ⌊i · scale⌋ with scale = input / output in f32, clamped to the input.
+ */
+export function nearestIndex(i: number, input: number, output: number): number {
+  if (output === input) return i;
+  if (output === 2 * input) return i >> 1;
+  const scale = Math.fround(input / output);
+  return Math.min(Math.floor(Math.fround(i * scale)), input - 1);
 }
 
 /** Direct 3×3 convolution: y [B, Ho, Wo, Cout]. */
@@ -30,6 +41,8 @@ export function conv3x3(x: Float32Array, [batch, h, w, cin]: Nhwc, weight: Float
   const up = opts.upsample ?? false;
   const pad = opts.padding === 'bottom-right' ? 0 : 1;
   const [hv, wv, ho, wo] = outputSize(h, w, stride, up, pad);
+  const sy = (vy: number) => nearestIndex(vy, h, hv);
+  const sx = (vx: number) => nearestIndex(vx, w, wv);
   const oihw = opts.weightLayout === 'oihw';
   const wAt = (co: number, ky: number, kx: number, ci: number) =>
     oihw ? weight[((co * cin + ci) * 3 + ky) * 3 + kx]! : weight[co * 9 * cin + (ky * 3 + kx) * cin + ci]!;
@@ -46,7 +59,7 @@ export function conv3x3(x: Float32Array, [batch, h, w, cin]: Nhwc, weight: Float
             for (let kx = 0; kx < 3; kx++) {
               const vx = ox * stride + kx - pad;
               if (vx < 0 || vx >= wv) continue;
-              const base = ((b * h + (up ? vy >> 1 : vy)) * w + (up ? vx >> 1 : vx)) * cin;
+              const base = ((b * h + sy(vy)) * w + sx(vx)) * cin;
               for (let ci = 0; ci < cin; ci++) sum += wAt(co, ky, kx, ci) * x[base + ci]!;
             }
           }
@@ -71,6 +84,8 @@ export function conv3x3Winograd(
 ): Float32Array {
   const up = opts.upsample ?? false;
   const [hv, wv, ho, wo] = outputSize(h, w, 1, up, 1);
+  const sy = (vy: number) => nearestIndex(vy, h, hv);
+  const sx = (vx: number) => nearestIndex(vx, w, wv);
   const bt = [
     [1, 0, -1, 0],
     [0, 1, 1, 0],
@@ -95,7 +110,7 @@ export function conv3x3Winograd(
           for (let c = 0; c < 4; c++) {
             const vx = tx - 1 + c;
             if (vx < 0 || vx >= wv) continue;
-            const base = ((b * h + (up ? vy >> 1 : vy)) * w + (up ? vx >> 1 : vx)) * cin;
+            const base = ((b * h + sy(vy)) * w + sx(vx)) * cin;
             for (let ci = 0; ci < cin; ci++) d[(r * 4 + c) * cin + ci] = x[base + ci]!;
           }
         }

@@ -18,7 +18,7 @@ interface Case {
   shape: Shape;
   cout: number;
   stride?: 1 | 2;
-  upsample?: boolean;
+  upsample?: Conv2dOptions['upsample'];
   padding?: Conv2dOptions['padding'];
   bias?: boolean;
   residual?: boolean;
@@ -29,9 +29,9 @@ interface Case {
 const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function outShape({ shape: [b, h, w], cout, stride = 1, upsample = false, padding = 'symmetric' }: Case): Shape {
-  const up = upsample ? 2 : 1;
+  const [hv, wv] = upsample === true ? [2 * h, 2 * w] : upsample === false ? [h, w] : upsample;
   const before = padding === 'symmetric' ? 1 : 0;
-  return [b, Math.floor((h * up + before - 2) / stride) + 1, Math.floor((w * up + before - 2) / stride) + 1, cout];
+  return [b, Math.floor((hv + before - 2) / stride) + 1, Math.floor((wv + before - 2) / stride) + 1, cout];
 }
 
 /** Runs the direct conv of a case on the GPU and on the CPU (with the weights the kernel sees). */
@@ -95,6 +95,31 @@ describe('conv2d direct', () => {
   it('upsamples then strides 2 on odd sizes', async () => {
     const [gpu, expected] = await runDirect({ shape: [1, 5, 3, 6], cout: 9, upsample: true, stride: 2, residual: true }, 35);
     expectClose(gpu, expected, TOL);
+  });
+
+  it("PyTorch's nearest index for an output of 2n − 1 or 2n pixels is i >> 1, for every n up to 512", () => {
+    // 512 latent pixels is 4096 image pixels, past the largest size the engine accepts.
+    for (let n = 1; n <= 512; n++) {
+      for (const size of [2 * n - 1, 2 * n]) {
+        for (let i = 0; i < size; i++) {
+          if (ref.nearestIndex(i, n, size) !== i >> 1) expect.fail(`n ${n}, size ${size}, i ${i}: ${ref.nearestIndex(i, n, size)}`);
+        }
+      }
+    }
+    // …and not for other sizes, which conv2d therefore refuses.
+    expect(ref.nearestIndex(3, 4, 6)).toBe(2);
+  });
+
+  it('upsamples to odd sizes (diffusers upsample_size), with bias and residual', async () => {
+    for (const [shape, cout, upsample, stride] of [
+      [[2, 5, 3, 6], 9, [9, 6], 1],
+      [[1, 3, 4, 20], 12, [5, 7], 1],
+      [[1, 1, 2, 3], 4, [1, 3], 1],
+      [[1, 4, 3, 5], 6, [7, 5], 2],
+    ] as const) {
+      const [gpu, expected] = await runDirect({ shape: [...shape], cout, upsample, stride, bias: true, residual: true }, 33);
+      expectClose(gpu, expected, TOL, `${shape} → ${upsample}`);
+    }
   });
 
   it('pads only bottom and right (diffusers VAE encoder downsampling), odd and even sizes', async () => {
@@ -169,6 +194,8 @@ describe('conv2d direct', () => {
     expect(() => conv2d(ctx, x, w, { residual: ctx.upload(new Float32Array(2 * 4 * 4 * 8), [2, 4, 8, 4], 'res') })).toThrow(ShapeError);
     expect(() => conv2d(ctx, x, w, { out: ctx.empty([2, 4, 4, 7], 'narrow') })).toThrow(ShapeError);
     expect(() => conv2d(ctx, x, w, { tile: { tm: 64, tn: 64, tk: 48, rm: 4 } })).toThrow(ShapeError);
+    expect(() => conv2d(ctx, x, w, { upsample: [6, 8] })).toThrow(ShapeError);
+    expect(() => conv2d(ctx, x, u, { upsample: [7, 9] })).toThrow(ShapeError);
     expect(() => conv2d(ctx, ctx.upload(new Float32Array(12), [4, 3], 'flat'), w)).toThrow(ShapeError);
     ctx.destroyWeight(w);
     ctx.destroyWeight(wrongK);

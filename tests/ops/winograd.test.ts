@@ -16,7 +16,7 @@ type Shape = [number, number, number, number];
 interface Case {
   shape: Shape;
   cout: number;
-  upsample?: boolean;
+  upsample?: Conv2dOptions['upsample'];
   bias?: boolean;
   residual?: boolean;
   format?: StorageFormat;
@@ -27,7 +27,8 @@ interface Case {
 const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 function outShape({ shape: [b, h, w], cout, upsample = false }: Case): Shape {
-  return upsample ? [b, 2 * h, 2 * w, cout] : [b, h, w, cout];
+  const [hv, wv] = upsample === true ? [2 * h, 2 * w] : upsample === false ? [h, w] : upsample;
+  return [b, hv, wv, cout];
 }
 
 /** The Winograd conv of a case on the GPU, and the CPU Winograd reference on the U values the kernel sees. */
@@ -60,6 +61,7 @@ describe('winograd F(2×2, 3×3)', () => {
     for (const [shape, cout, upsample] of [
       [[1, 5, 7, 3], 4, false],
       [[2, 4, 3, 5], 6, true],
+      [[1, 4, 3, 5], 6, [7, 5]],
     ] as const) {
       const oihw = randomArray(cout * shape[3] * 9, 1);
       const x = randomArray(count(shape), 2);
@@ -108,6 +110,17 @@ describe('winograd F(2×2, 3×3)', () => {
     expectClose(gpu, expected, TOL);
   });
 
+  it('upsamples to odd sizes (diffusers upsample_size), with bias and residual', async () => {
+    for (const [shape, cout, upsample] of [
+      [[2, 5, 3, 6], 9, [9, 5]],
+      [[1, 3, 4, 20], 12, [6, 7]],
+      [[1, 1, 1, 3], 4, [1, 1]],
+    ] as const) {
+      const [gpu, expected] = await runWinograd({ shape: [...shape], cout, upsample, bias: true, residual: true }, 35);
+      expectClose(gpu, expected, TOL, `${shape} → ${upsample}`);
+    }
+  });
+
   it('splits the tiles into chunks when the workspace is small', async () => {
     // 2·5·4 = 40 tiles, 16·12·4 bytes each: a 24 KiB budget holds 32 tiles (one TM=32 block), so two chunks.
     const tile = { tm: 32, tn: 32, tk: 16, rm: 4 };
@@ -124,7 +137,7 @@ describe('winograd F(2×2, 3×3)', () => {
 
   it('agrees with the direct path', async () => {
     const ctx = await gpuContext();
-    for (const upsample of [false, true]) {
+    for (const upsample of [false, true, [29, 25] as const]) {
       const shape: Shape = [1, 15, 13, 32];
       const cout = 40;
       const x = ctx.upload(randomArray(count(shape), 60), shape, 'x');
