@@ -157,6 +157,8 @@ export default defineBackground(() => {
         return resultResponse(request, await queue.add(request.settings, 'popup'));
       case 'cancel':
         return resultResponse(request, { cancelled: await queue.cancel(request.jobId) });
+      case 'dismiss-job':
+        return resultResponse(request, { dismissed: await queue.dismiss(request.jobId) });
       case 'job-state':
         return resultResponse(request, await queue.current());
       case 'jobs':

@@ -6,7 +6,9 @@
  * neither may lose a queued job or leave one "running" for ever.
  *
  * The runner owns a job while it runs and publishes its updates; the queue applies them (a later version only) and,
- * when a job ends, hands over the next. Whenever the queue wakes up or the runner's connection drops, `check` asks the
+ * when a job ends, hands over the next. Of the jobs that ended it keeps the last one, for a page that opens later,
+ * and the failed ones until the user dismisses them or starts another job from the popup: a failure must not vanish
+ * behind the next job. Whenever the queue wakes up or the runner's connection drops, `check` asks the
  * runner what it runs: a job the queue believes running that the runner does not know failed with `EngineStoppedError`.
  *
  * Plain TypeScript: storage and runner are passed in, so the tests run it in Node.
@@ -63,8 +65,14 @@ function bump(job: JobState, patch: Partial<JobState>): JobState {
 
 const isRunning = (job: JobState) => job.status === 'running' || job.status === 'cancelling';
 
+/** Failed jobs kept at most: a model that cannot load fails every queued job, and each keeps its preview. */
+export const KEPT_FAILURES = 3;
+
 export class JobQueue {
-  /** The stored queue: the last finished job (when there is one), then the jobs to finish, in order. */
+  /**
+   * The stored queue: the jobs that ended and are kept (failed ones not dismissed, then the last to end), in the
+   * order they ended, then the jobs to finish, in order.
+   */
   private jobs?: JobState[];
   /** Every operation runs after the one before it, so two events never interleave their read-modify-write. */
   private chain: Promise<unknown> = Promise.resolve();
@@ -78,6 +86,8 @@ export class JobQueue {
   /** Queues a generation; returns it as queued. */
   add(settings: GenerationSettings, source: JobSource, cutChars = 0): Promise<JobState> {
     return this.serial(async (jobs) => {
+      // Starting another from the popup, where the failures were shown, leaves them behind.
+      if (source === 'popup') jobs.splice(0, jobs.length, ...jobs.filter((j) => j.status !== 'failed'));
       const now = Date.now();
       // Text, each step and the decode count one each; the scheduler may take a step more than asked (PLMS), which
       // the first denoise progress corrects.
@@ -121,9 +131,20 @@ export class JobQueue {
     });
   }
 
+  /** Forgets a failed job the user has read; false when no failed job `jobId` is kept. */
+  dismiss(jobId: string): Promise<boolean> {
+    return this.serial(async (jobs) => {
+      const index = jobs.findIndex((j) => j.jobId === jobId && j.status === 'failed');
+      if (index < 0) return false;
+      jobs.splice(index, 1);
+      await this.persist(jobs);
+      return true;
+    });
+  }
+
   /** The running job, else the first queued one, else the last finished one; null when there was none. */
   current(): Promise<JobState | null> {
-    return this.serial(async (jobs) => jobs.find(isRunning) ?? jobs.find(isActive) ?? jobs.at(0) ?? null);
+    return this.serial(async (jobs) => jobs.find(isRunning) ?? jobs.find(isActive) ?? jobs.filter((j) => !isActive(j)).at(-1) ?? null);
   }
 
   list(): Promise<JobState[]> {
@@ -183,12 +204,16 @@ export class JobQueue {
   }
 
   /**
-   * Records `over` (a new version of a job, ended) as the one finished job kept, ahead of the active ones. The
-   * runner's own updates were published by the runner; the queue's go out from here.
+   * Records `over` (a new version of a job, ended) as the last finished job, after the failures kept and ahead of the
+   * active jobs. The runner's own updates were published by the runner; the queue's go out from here.
    */
   private async end(jobs: JobState[], over: JobState, publish = true): Promise<void> {
     const active = jobs.filter((j) => isActive(j) && j.jobId !== over.jobId);
-    jobs.splice(0, jobs.length, over, ...active);
+    const failed = jobs.filter((j) => j.status === 'failed' && j.jobId !== over.jobId);
+    const ended = [...failed, over];
+    // Over the limit, the oldest failures go.
+    const excess = ended.filter((j) => j.status === 'failed').length - KEPT_FAILURES;
+    jobs.splice(0, jobs.length, ...(excess > 0 ? ended.slice(excess) : ended), ...active);
     await this.persist(jobs);
     if (publish) this.hooks.publish(over);
     this.hooks.finished(over);

@@ -191,12 +191,14 @@ export interface Results {
   generate: JobState;
   /** Whether the job was still queued or running; false when it had already ended or is unknown. */
   cancel: { cancelled: boolean };
+  /** Whether a failed job was kept for the pages (failed jobs stay until dismissed or a new popup job starts). */
+  'dismiss-job': { dismissed: boolean };
   /** The running job, else the first queued one, else the last finished one; null when there was none. */
   'job-state': JobState | null;
   /** Starts a tuning run (unless one is running) and answers at once; `tuner-state` follows it. */
   'run-tuner': TunerState;
   'tuner-state': TunerState;
-  /** The queue in order: the jobs still to finish, after the last finished one (when there is one). */
+  /** The queue in order: the jobs that ended and are kept (failures not dismissed, the last to end), then those still to finish. */
   jobs: JobState[];
   /** Background → offscreen: the job was taken and runs now (its updates follow as events). */
   'run-job': { accepted: true };
@@ -235,6 +237,9 @@ export interface GenerateRequest extends RequestBase<'generate'> {
 export interface CancelRequest extends RequestBase<'cancel'> {
   jobId: string;
 }
+export interface DismissJobRequest extends RequestBase<'dismiss-job'> {
+  jobId: string;
+}
 export interface RunTunerRequest extends RequestBase<'run-tuner'> {
   budgetSeconds: number;
 }
@@ -257,6 +262,7 @@ export type RequestMessage =
   | ModelInfoRequest
   | GenerateRequest
   | CancelRequest
+  | DismissJobRequest
   | JobStateRequest
   | JobsRequest
   | RunJobRequest
@@ -509,6 +515,7 @@ const RESULT_CHECKS: { [T in RequestType]: (value: unknown) => value is Results[
   'model-info': isModelInfo,
   generate: isJobState,
   cancel: (value): value is Results['cancel'] => isRecord(value) && typeof value.cancelled === 'boolean',
+  'dismiss-job': (value): value is Results['dismiss-job'] => isRecord(value) && typeof value.dismissed === 'boolean',
   'job-state': (value): value is Results['job-state'] => value === null || isJobState(value),
   'run-tuner': isTunerState,
   'tuner-state': isTunerState,
@@ -573,15 +580,15 @@ const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(
   },
   'cancel-install': { fields: ['modelId'], parse: (message) => ({ modelId: modelIdOf(message) }) },
   'delete-model': { fields: ['modelId'], parse: (message) => ({ modelId: modelIdOf(message) }) },
-  cancel: {
-    fields: ['jobId'],
-    parse(message) {
-      const { jobId } = message;
-      if (!isNonEmptyString(jobId) || jobId.length > JOB_ID_MAX_CHARS) throw new MessageError('cancel request without a valid jobId');
-      return { jobId };
-    },
-  },
+  cancel: { fields: ['jobId'], parse: (message) => ({ jobId: jobIdOf(message) }) },
+  'dismiss-job': { fields: ['jobId'], parse: (message) => ({ jobId: jobIdOf(message) }) },
 };
+
+function jobIdOf(message: Json): string {
+  const { jobId } = message;
+  if (!isNonEmptyString(jobId) || jobId.length > JOB_ID_MAX_CHARS) throw new MessageError(`${String(message.type)} request without a valid jobId`);
+  return jobId;
+}
 
 function modelIdOf(message: Json): string {
   if (!isModelId(message.modelId)) throw new MessageError(`${String(message.type)} request without a valid modelId`);

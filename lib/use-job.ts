@@ -1,7 +1,9 @@
 /**
  * The generation jobs a page shows: the background's queue, asked for when the page opens and then followed through
  * the `job-update` events, so a popup opened while a job runs picks it up where it is. The job shown is the one
- * running, else the next to run, else the last to finish; the others still to run are listed as waiting.
+ * running, else the next to run, else the last to finish; the others still to run are listed as waiting. A job that
+ * failed stays on screen beside the next one until the user dismisses it or generates again (the queue keeps it as
+ * long, so a popup opened later shows it too).
  */
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import { isActive, type GenerationSettings, type JobState } from './messages';
@@ -18,12 +20,16 @@ function withJob(jobs: Jobs, next: JobState): Jobs {
 }
 
 const byCreation = (a: JobState, b: JobState) => a.createdAt - b.createdAt;
+const byUpdate = (a: JobState, b: JobState) => a.updatedAt - b.updatedAt;
+const none: ReadonlySet<string> = new Set();
 
 export interface JobControls {
   /** undefined until the queue (or that it is empty) is known. */
   job: JobState | null | undefined;
   /** Jobs still to run after the one shown, in order. */
   waiting: JobState[];
+  /** The last job that failed and was not dismissed, when another job is shown (a failed job shown says why itself). */
+  failure: JobState | null;
   /** A generate or cancel request of this page that failed (the job itself reports its own failures). */
   requestError: Error | null;
   /** True from Generate until the job exists. */
@@ -31,12 +37,15 @@ export interface JobControls {
   generate(settings: GenerationSettings): void;
   /** Cancels the job shown, or the waiting job `jobId`. */
   cancel(jobId?: string): void;
+  /** Puts the failed job `jobId` out of sight, here and in the queue. */
+  dismiss(jobId: string): void;
 }
 
 export function useJob(): JobControls {
   const [jobs, setJobs] = useState<Jobs | undefined>(undefined);
   const [requestError, setRequestError] = useState<Error | null>(null);
   const [starting, setStarting] = useState(false);
+  const [dismissed, setDismissed] = useState(none);
   const show = useCallback((next: JobState[]) => setJobs((shown) => next.reduce(withJob, shown ?? new Map())), []);
 
   useEffect(() => {
@@ -51,24 +60,33 @@ export function useJob(): JobControls {
     return stop;
   }, [show]);
 
-  const { job, waiting } = useMemo(() => {
-    if (!jobs) return { job: undefined, waiting: [] };
-    const all = [...jobs.values()].sort(byCreation);
+  const { job, waiting, failure } = useMemo(() => {
+    if (!jobs) return { job: undefined, waiting: [], failure: null };
+    const all = [...jobs.values()].filter((j) => !dismissed.has(j.jobId)).sort(byCreation);
     const active = all.filter(isActive);
     const running = active.find((j) => j.status !== 'queued');
-    const shown = running ?? active[0] ?? all.filter((j) => !isActive(j)).sort((a, b) => a.updatedAt - b.updatedAt).at(-1) ?? null;
-    return { job: shown, waiting: active.filter((j) => j !== shown) };
-  }, [jobs]);
+    const ended = all.filter((j) => !isActive(j)).sort(byUpdate);
+    const shown = running ?? active[0] ?? ended.at(-1) ?? null;
+    return { job: shown, waiting: active.filter((j) => j !== shown), failure: ended.filter((j) => j.status === 'failed' && j !== shown).at(-1) ?? null };
+  }, [jobs, dismissed]);
+
+  const dismiss = useCallback((jobId: string) => {
+    setDismissed((ids) => new Set(ids).add(jobId));
+    request('dismiss-job', { jobId }).catch((error: unknown) => setRequestError(asError(error)));
+  }, []);
 
   const generate = useCallback(
     (settings: GenerationSettings) => {
       setRequestError(null);
+      // The queue forgets its failures when the popup starts another job; so does the page.
+      const failed = [...(jobs?.values() ?? [])].filter((j) => j.status === 'failed').map((j) => j.jobId);
+      setDismissed((ids) => new Set([...ids, ...failed]));
       setStarting(true);
       request('generate', { settings })
         .then((queued) => show([queued]), (error: unknown) => setRequestError(asError(error)))
         .finally(() => setStarting(false));
     },
-    [show],
+    [show, jobs],
   );
 
   const cancel = useCallback(
@@ -81,5 +99,5 @@ export function useJob(): JobControls {
     [job],
   );
 
-  return { job, waiting, requestError, starting, generate, cancel };
+  return { job, waiting, failure, requestError, starting, generate, cancel, dismiss };
 }

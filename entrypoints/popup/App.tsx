@@ -60,7 +60,7 @@ const DEFAULT_STRENGTH = 0.6;
 
 export function App() {
   const engine = useRequest('engine-status');
-  const { job, waiting, requestError, starting, generate, cancel } = useJob();
+  const { job, waiting, failure, requestError, starting, generate, cancel, dismiss } = useJob();
   const models = useModels();
   const { preferences, save } = usePreferences();
   const [values, setValues] = useState<FormValues>(INITIAL_VALUES);
@@ -178,6 +178,12 @@ export function App() {
           <JobPanel
             job={job ?? null}
             waiting={waiting}
+            failure={failure}
+            onDismiss={dismiss}
+            onReuseSettings={(failed) => {
+              onChange(valuesOf(failed.settings));
+              setRestoredFrom('The settings of the job that failed are in the form.');
+            }}
             onCancel={cancel}
             onReuseSeed={(seed) => onChange({ ...values, seed: String(seed) })}
             onStartFrom={onStartFrom}

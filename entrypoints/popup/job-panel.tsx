@@ -1,7 +1,8 @@
 /**
  * The job's side of the popup: an empty frame before the first job, then the live preview with a progress bar, the
  * stage and the time left, then the image with what made it, Download (the PNG carrying its parameters), Copy and
- * Use as starting image; below, the jobs waiting their turn.
+ * Use as starting image; below, the jobs waiting their turn. A job that failed keeps its message above the next
+ * job's progress until it is dismissed, with a way to put its settings back in the form.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { ErrorNotice } from '../../lib/error-notice';
@@ -148,16 +149,40 @@ function Waiting({ jobs, onCancel }: { jobs: JobState[]; onCancel(jobId: string)
   );
 }
 
+/** Why a job failed (its error says what to do), which job it was, and what the user can do about it here. */
+function Failure({ job, onDismiss, onReuseSettings }: { job: JobState; onDismiss(jobId: string): void; onReuseSettings(job: JobState): void }) {
+  return (
+    <div class="failure">
+      <ErrorNotice error={Object.assign(new Error(job.error!.message), { name: job.error!.name })} title="The generation failed" />
+      <p class="prompt-line muted" title={job.settings.prompt}>
+        Not made: {job.source === 'menu' ? 'from the page, ' : ''}“{job.settings.prompt}”
+      </p>
+      <div class="actions">
+        <button type="button" onClick={() => onReuseSettings(job)}>
+          Put its settings in the form
+        </button>
+        <button type="button" onClick={() => onDismiss(job.jobId)}>
+          Dismiss
+        </button>
+      </div>
+    </div>
+  );
+}
+
 interface Props {
   job: JobState | null;
   /** Jobs queued after it. */
   waiting: JobState[];
+  /** A job that failed before `job`, kept on screen until dismissed. */
+  failure: JobState | null;
+  onDismiss(jobId: string): void;
+  onReuseSettings(job: JobState): void;
   onCancel(jobId: string): void;
   onReuseSeed(seed: number): void;
   onStartFrom: StartFrom;
 }
 
-export function JobPanel({ job, waiting, onCancel, onReuseSeed, onStartFrom }: Props) {
+export function JobPanel({ job, waiting, failure, onDismiss, onReuseSettings, onCancel, onReuseSeed, onStartFrom }: Props) {
   const active = isActive(job);
   const image = job?.status === 'done' ? job.result!.image : active ? job!.preview : null;
   return (
@@ -165,6 +190,7 @@ export function JobPanel({ job, waiting, onCancel, onReuseSeed, onStartFrom }: P
       <h2 id="job-heading" class="visually-hidden">
         Image
       </h2>
+      {failure && <Failure key={failure.jobId} job={failure} onDismiss={onDismiss} onReuseSettings={onReuseSettings} />}
       <div class="frame">
         {image ? (
           <img
@@ -183,7 +209,7 @@ export function JobPanel({ job, waiting, onCancel, onReuseSeed, onStartFrom }: P
       )}
       {job?.status === 'done' && <Result key={job.jobId} job={job} onReuseSeed={onReuseSeed} onStartFrom={onStartFrom} />}
       {job?.status === 'cancelled' && <p class="muted">The generation was cancelled.</p>}
-      {job?.status === 'failed' && <ErrorNotice error={Object.assign(new Error(job.error!.message), { name: job.error!.name })} title="The generation failed" />}
+      {job?.status === 'failed' && <Failure key={job.jobId} job={job} onDismiss={onDismiss} onReuseSettings={onReuseSettings} />}
       {waiting.length > 0 && <Waiting jobs={waiting} onCancel={onCancel} />}
     </section>
   );

@@ -3,8 +3,9 @@
  * generating from text selected on a page through the context menu's handler (Playwright cannot click native menus,
  * so the test calls the function the menu calls, on the service worker's global scope), its notification and the
  * gallery item it opens; re-using a gallery item's parameters; the order of a queue of popup and menu jobs, which a
- * stopped service worker does not lose, and a job whose offscreen document is closed mid-run failing with the reason
- * while the queue goes on; and img2img from a result.
+ * stopped service worker does not lose, and a job whose offscreen document is closed mid-run failing with the reason,
+ * which the popup keeps showing beside the next job until it is dismissed, while the queue goes on; and img2img from
+ * a result.
  *
  * The generations are 64 × 64 with one or two steps and no classifier-free guidance: the defaults the menu jobs use
  * are set to that in the settings store, as the options page would.
@@ -79,10 +80,10 @@ describe('jobs from the context menu, the queue and the gallery', () => {
     );
   }
 
-  /** Waits until the queue has nothing left to run; returns the last finished job. */
+  /** Waits until the queue has nothing left to run; returns the last finished job (after any failures kept). */
   async function settled(page: Page): Promise<JobState> {
     await expect.poll(async () => (await jobs(page)).filter((j) => ['queued', 'running', 'cancelling'].includes(j.status)).length, { timeout: GENERATION_TIMEOUT, interval: 500 }).toBe(0);
-    return (await jobs(page))[0]!;
+    return (await jobs(page)).at(-1)!;
   }
 
   beforeAll(async () => {
@@ -224,7 +225,7 @@ describe('jobs from the context menu, the queue and the gallery', () => {
     'starts from a result (img2img) with the strength chosen',
     async () => {
       await resultImage(popup).waitFor();
-      const start = (await jobs(popup))[0]!;
+      const start = (await jobs(popup)).at(-1)!;
       await popup.getByRole('button', { name: 'Use as starting image' }).click();
       const strength = popup.getByLabel(/^Strength/);
       await strength.fill('0.5');
@@ -268,6 +269,20 @@ describe('jobs from the context menu, the queue and the gallery', () => {
         return (await runtime.sendMessage({ target: 'offscreen', type: 'runner-state', id: 'test' })).value as { running: JobState | null };
       });
       expect(runner.running?.settings.prompt).toBe('made by a new engine');
+
+      // The failure stays in the popup, saying what to do, above the next job's progress; a popup opened now shows it too.
+      const failure = (page: Page) => page.locator('.failure');
+      for (const page of [popup, await browser.open('popup.html')]) {
+        await failure(page).getByRole('alert').filter({ hasText: 'The engine stopped' }).waitFor({ timeout: 60_000 });
+        expect(await failure(page).innerText()).toMatch(/Generate it again[\s\S]*Not made: “lost with its engine”/);
+        expect(await page.getByRole('progressbar', { name: 'Generation progress' }).count()).toBe(1);
+        if (page !== popup) await page.close();
+      }
+      await failure(popup).getByRole('button', { name: 'Put its settings in the form' }).click();
+      expect(await prompt.inputValue()).toBe('lost with its engine');
+      await failure(popup).getByRole('button', { name: 'Dismiss' }).click();
+      expect(await failure(popup).count()).toBe(0);
+      await expect.poll(async () => (await jobs(popup)).map((j) => j.settings.prompt)).toEqual(['made by a new engine']);
     },
     GENERATION_TIMEOUT,
   );

@@ -81,6 +81,7 @@ const REQUESTS: RequestMessage[] = [
   { target: 'background', type: 'install-model', id: 'r15', repo: 'stabilityai/sd-turbo', revision: 'main', format: 'int8' },
   { target: 'background', type: 'cancel-install', id: 'r16', modelId: 'stabilityai/sd-turbo' },
   { target: 'background', type: 'delete-model', id: 'r17', modelId: 'local/my-model' },
+  { target: 'background', type: 'dismiss-job', id: 'r18', jobId: 'job-1' },
 ];
 
 const tunerRow = { op: 'gemm', shape: 'GEMM 128×32×96', default: 'tile 64×64×16', chosen: 'tile 32×32×32', defaultMs: 87, ms: 20 };
@@ -97,6 +98,7 @@ const RESULTS: { [T in RequestType]: unknown[] } = {
   'model-info': [{ id: 'tiny-sd1', name: 'Tiny', width: 64, height: 64, sizes: [64, 128], defaultScheduler: 'pndm' }],
   generate: [job('queued')],
   cancel: [{ cancelled: true }],
+  'dismiss-job': [{ dismissed: true }, { dismissed: false }],
   'job-state': [null, job('running'), job('done'), job('failed'), job('cancelled')],
   'run-tuner': [tuner],
   'tuner-state': [tuner, { ...tuner, status: 'idle', done: 0, total: 0, current: null, updated: null, rows: [] }, { ...tuner, status: 'failed', error: { name: 'DeviceLostError', message: 'lost' } }],

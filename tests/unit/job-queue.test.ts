@@ -1,9 +1,9 @@
 /**
  * The background's persisted job queue against a fake runner and storage: order, one job at a time, cancel, stale
- * updates, and what a restarted worker (a new queue on the same storage) makes of a job its runner lost or finished.
+ * updates, failed jobs kept until dismissed, and what a restarted worker (a new queue on the same storage) makes of a job its runner lost or finished.
  */
 import { describe, expect, it } from 'vitest';
-import { JobQueue, type QueueRunner } from '../../lib/job-queue';
+import { JobQueue, KEPT_FAILURES, type QueueRunner } from '../../lib/job-queue';
 import type { GenerationSettings, JobState } from '../../lib/messages';
 
 const SETTINGS: GenerationSettings = { prompt: 'a fox', negativePrompt: '', steps: 1, guidance: 1, width: 64, height: 64, seed: 7, scheduler: 'ddim', model: 'tiny-sd1' };
@@ -80,6 +80,55 @@ describe('the persisted job queue', () => {
     // The last finished job is kept for a page that opens later.
     expect((await queue.list()).map((j) => j.settings.prompt)).toEqual(['c']);
     expect((await queue.current())?.status).toBe('failed');
+  });
+
+  it('keeps a failed job beside the next ones until it is dismissed, also for a worker started later', async () => {
+    const storage = new Storage();
+    const { queue, runner } = setup(storage);
+    const a = await queue.add({ ...SETTINGS, prompt: 'a' }, 'popup');
+    await queue.add({ ...SETTINGS, prompt: 'b' }, 'menu');
+    await queue.add({ ...SETTINGS, prompt: 'c' }, 'menu');
+    await queue.update(runner.end('failed'));
+    const summary = async (q: JobQueue) => (await q.list()).map((j) => [j.settings.prompt, j.status]);
+    expect(await summary(queue)).toEqual([
+      ['a', 'failed'],
+      ['b', 'running'],
+      ['c', 'queued'],
+    ]);
+    expect((await queue.current())?.settings.prompt).toBe('b');
+    await queue.update(runner.end('done'));
+    await queue.update(runner.end('done'));
+    // The failure stays ahead of the last job that ended, which is what `current` answers.
+    expect(await summary(queue)).toEqual([
+      ['a', 'failed'],
+      ['c', 'done'],
+    ]);
+    expect((await queue.current())?.settings.prompt).toBe('c');
+    expect(await summary(setup(storage).queue)).toEqual(await summary(queue));
+
+    expect(await queue.dismiss(a.jobId)).toBe(true);
+    expect(await queue.dismiss(a.jobId)).toBe(false);
+    // Only failures are dismissed.
+    expect(await queue.dismiss((await queue.current())!.jobId)).toBe(false);
+    expect(await summary(queue)).toEqual([['c', 'done']]);
+    expect(storage.jobs!.map((j) => j.settings.prompt)).toEqual(['c']);
+  });
+
+  it('forgets failures when the popup starts another job (not when the menu does), and keeps a few at most', async () => {
+    const { queue, runner } = setup();
+    for (let i = 0; i < KEPT_FAILURES + 2; i++) {
+      await queue.add({ ...SETTINGS, prompt: `m${i}` }, 'menu');
+      await queue.update(runner.end('failed'));
+    }
+    const failed = async () => (await queue.list()).filter((j) => j.status === 'failed').map((j) => j.settings.prompt);
+    expect(await failed()).toEqual(['m2', 'm3', 'm4']);
+    await queue.add({ ...SETTINGS, prompt: 'menu' }, 'menu');
+    expect(await failed()).toEqual(['m2', 'm3', 'm4']);
+    await queue.add({ ...SETTINGS, prompt: 'popup' }, 'popup');
+    expect((await queue.list()).map((j) => [j.settings.prompt, j.status])).toEqual([
+      ['menu', 'running'],
+      ['popup', 'queued'],
+    ]);
   });
 
   it('ignores stale updates and updates of jobs that already ended', async () => {

@@ -62,6 +62,7 @@ describe('settings validation', () => {
       [{ id: 'r', type: 'eval', code: 'alert(1)' }, /unknown request type "eval"/],
       [{ id: 'r', type: 'cancel' }, /cancel request without a valid jobId/],
       [{ id: 'r', type: 'cancel', jobId: 'x'.repeat(101) }, /cancel request without a valid jobId/],
+      [{ id: 'r', type: 'dismiss-job', jobId: '' }, /dismiss-job request without a valid jobId/],
       [{ id: 'r', type: 'job-state', extra: 1 }, /job-state request with unexpected fields: extra/],
       [{ id: 'r', type: 'generate' }, /the settings are missing/],
     ];
