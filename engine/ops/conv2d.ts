@@ -17,7 +17,9 @@
  *   in any storage format of engine/quant/pack.ts: the direct algorithm, an implicit GEMM (M = B·Ho·Wo pixels,
  *   N = Cout, K = 9·Cin) gathering its input tile from x and dequantising weights as they are staged; or
  * - a Winograd weight [16, Cout, Cin] from `winogradWeight` (engine/ops/winograd.ts): F(2×2, 3×3), stride 1 only,
- *   2.25× fewer multiplies for the price of 16/9 the weight memory.
+ *   2.25× fewer multiplies for the price of 16/9 the weight memory; or
+ * - a Winograd weight [36, Cout, Cin] from `winograd4Weight` (engine/ops/winograd4.ts): F(4×4, 3×3), stride 1 only,
+ *   4× fewer multiplies for 4× the weight memory and a larger f32 rounding error; only the tuner chooses it.
  * A layer's algorithm is fixed when its weight is loaded; `preferredConvAlgorithm` is the loader's rule until the
  * tuner decides per adapter.
  *
@@ -36,6 +38,7 @@ import { preprocess } from '../gpu/wgsl';
 import { isCpuAdapter } from './gemm';
 import { weightBindings, weightDefines, weightInfo, weightsWgsl } from './weights';
 import { isWinogradWeight, winogradConv } from './winograd';
+import { isWinograd4Weight, winograd4Conv } from './winograd4';
 
 /**
  * The register and workgroup tiling of the conv GEMMs (direct and Winograd). A workgroup computes `tm` output rows
@@ -79,7 +82,18 @@ export const CONV_TILE_CANDIDATES: readonly ConvTile[] = [
   { tm: 32, tn: 32, tk: 16, rm: 4 },
 ];
 
-export type ConvAlgorithm = 'direct' | 'winograd' | 'auto';
+/** A layer's algorithm, fixed by its weight's layout: direct, Winograd F(2×2, 3×3) or Winograd F(4×4, 3×3). */
+export type ConvWeightAlgorithm = 'direct' | 'winograd' | 'winograd4';
+
+export type ConvAlgorithm = ConvWeightAlgorithm | 'auto';
+
+/** The algorithm `w` was prepared for (see the file's header). */
+export function convWeightAlgorithm(w: Tensor): ConvWeightAlgorithm {
+  return isWinogradWeight(w) ? 'winograd' : isWinograd4Weight(w) ? 'winograd4' : 'direct';
+}
+
+/** Output pixels per Winograd tile side: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3). */
+export const WINOGRAD_TILE = { winograd: 2, winograd4: 4 } as const;
 
 /**
  * 'symmetric': one zero pixel on every side (PyTorch padding=1). 'bottom-right': zeros only below and right of the
@@ -108,13 +122,13 @@ export interface Conv2dOptions {
   skip?: ChannelSlice;
   tile?: ConvTile;
   /**
-   * Which weight kind the caller expects: 'direct' a [Cout, 9·Cin] matrix, 'winograd' a [16, Cout, Cin] Winograd
-   * weight; 'auto' runs whichever algorithm the weight was prepared for.
+   * Which weight kind the caller expects: 'direct' a [Cout, 9·Cin] matrix, 'winograd' a [16, Cout, Cin] and
+   * 'winograd4' a [36, Cout, Cin] Winograd weight; 'auto' runs whichever algorithm the weight was prepared for.
    */
   algorithm?: ConvAlgorithm;
   /**
-   * Winograd only: bytes of the intermediate [16, tiles, Cout] buffer (default WINOGRAD_WORKSPACE_BYTES); outputs
-   * with more tiles are done in chunks.
+   * Winograd only: bytes of each intermediate [16 or 36, tiles, C] buffer (default WINOGRAD_WORKSPACE_BYTES);
+   * outputs with more tiles are done in chunks.
    */
   workspaceBytes?: number;
 }
@@ -234,12 +248,11 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   const [, h, wd, cin] = x.shape as [number, number, number, number];
   checkF32(x, 'input', x.shape);
   if (stride !== 1 && stride !== 2) throw new ShapeError(`conv2d: stride ${String(stride)} is not 1 or 2`);
-  const winograd = isWinogradWeight(w);
-  if (algorithm === 'winograd' && !winograd) {
-    throw new ShapeError(`conv2d: algorithm 'winograd' needs a [16, Cout, Cin] weight from winogradWeight(), got ${w.label} ${shapeString(w.shape)}`);
-  }
-  if (algorithm === 'direct' && winograd) {
-    throw new ShapeError(`conv2d: algorithm 'direct' needs a [Cout, 9·Cin] weight (convWeightMatrix + packWeight), got the Winograd weight ${w.label}`);
+  const kind = convWeightAlgorithm(w);
+  const winograd = kind !== 'direct';
+  if (algorithm !== 'auto' && algorithm !== kind) {
+    const needs = { direct: 'a [Cout, 9·Cin] weight (convWeightMatrix + packWeight)', winograd: 'a [16, Cout, Cin] weight from winogradWeight()', winograd4: 'a [36, Cout, Cin] weight from winograd4Weight()' };
+    throw new ShapeError(`conv2d: algorithm '${algorithm}' needs ${needs[algorithm]}, got the ${kind} weight ${w.label} ${shapeString(w.shape)}`);
   }
   if (winograd && (stride !== 1 || padding !== 'symmetric')) {
     throw new ShapeError(`conv2d: the Winograd weight ${w.label} serves stride 1 with symmetric padding only; load this layer with convWeightMatrix + packWeight`);
@@ -256,15 +269,18 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   if (opts.residual) checkF32(opts.residual, 'residual', outShape);
   const tuned =
     opts.tile ??
-    ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: winograd ? 'winograd' : 'direct', batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample: upsample !== false, padding });
+    ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: kind, batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample: upsample !== false, padding });
   const [, outH, outW] = outShape as [number, number, number, number];
-  const rows = x.shape[0]! * (winograd ? Math.ceil(outH / 2) * Math.ceil(outW / 2) : outH * outW);
+  const side = kind === 'direct' ? 1 : WINOGRAD_TILE[kind];
+  const rows = x.shape[0]! * Math.ceil(outH / side) * Math.ceil(outW / side);
   const tile = resolveTile(ctx, tuned ?? untunedConvTile(ctx.adapter, rows, cout));
   const out = resolveOutput(ctx, outShape, opts.out, 'conv2d');
   const skip = opts.skip && resolveOutput(ctx, outShape, opts.skip, 'conv2d skip');
   checkNoAlias(skip ? [out, skip] : [out], [x, w, opts.bias, opts.residual]);
   if (winograd) {
-    winogradConv(ctx, x, w, { bias: opts.bias, residual: opts.residual, upsample: upsample !== false, size: [hv, wv], tile, out, skip, workspaceBytes: opts.workspaceBytes });
+    const run = { bias: opts.bias, residual: opts.residual, upsample: upsample !== false, size: [hv, wv] as const, tile, out, skip, workspaceBytes: opts.workspaceBytes };
+    if (kind === 'winograd4') winograd4Conv(ctx, x, w, run);
+    else winogradConv(ctx, x, w, run);
     return out.tensor;
   }
 

@@ -7,7 +7,7 @@
  */
 import type { StorageFormat } from '../gpu/tensor';
 import type { AttentionTile } from '../ops/attention';
-import type { ConvPadding, ConvTile } from '../ops/conv2d';
+import type { ConvPadding, ConvTile, ConvWeightAlgorithm } from '../ops/conv2d';
 import type { GemmTile } from '../ops/gemm';
 
 /** A `linear` (weight in a storage format) or `matmul` (f32 B, [N, K] or, 'kn', [K, N]) call. */
@@ -24,7 +24,7 @@ export interface GemmShape {
 export interface ConvShape {
   op: 'conv';
   format: StorageFormat;
-  algorithm: 'direct' | 'winograd';
+  algorithm: ConvWeightAlgorithm;
   batch: number;
   /** Input height and width (before the fused upsampling). */
   h: number;
@@ -70,7 +70,7 @@ export interface AttentionChoice {
 export interface OpTuning {
   gemm(shape: GemmShape): GemmTile | undefined;
   conv(shape: ConvShape): ConvTile | undefined;
-  convAlgorithm(shape: ConvWeightShape): 'direct' | 'winograd' | undefined;
+  convAlgorithm(shape: ConvWeightShape): ConvWeightAlgorithm | undefined;
   attention(shape: AttentionShape): AttentionChoice | undefined;
 }
 

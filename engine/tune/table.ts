@@ -9,7 +9,7 @@
 import type { AdapterSummary } from '../gpu/device';
 import { EngineError } from '../gpu/errors';
 import type { AttentionTile } from '../ops/attention';
-import type { ConvTile } from '../ops/conv2d';
+import type { ConvTile, ConvWeightAlgorithm } from '../ops/conv2d';
 import type { GemmTile } from '../ops/gemm';
 import { describeShape, shapeKey, type AttentionChoice, type AttentionShape, type ConvShape, type ConvWeightShape, type GemmShape, type OpTuning, type TunableShape } from './shapes';
 
@@ -25,7 +25,7 @@ export interface AdapterKey {
 export type TunedConfig =
   | { op: 'gemm'; tile: GemmTile }
   | { op: 'conv'; tile: ConvTile }
-  | { op: 'conv-algorithm'; algorithm: 'direct' | 'winograd' }
+  | { op: 'conv-algorithm'; algorithm: ConvWeightAlgorithm }
   | { op: 'attention'; tile: AttentionTile; budgetBytes?: number };
 
 export interface TuningEntry {
@@ -105,7 +105,9 @@ function checkConfig(v: unknown, where: string): TunedConfig {
       checkTile(v.tile, ['tm', 'tn', 'tk', 'rm'], where);
       break;
     case 'conv-algorithm':
-      if (v.algorithm !== 'direct' && v.algorithm !== 'winograd') throw new TuningFormatError(`${where}: algorithm must be direct or winograd`);
+      if (v.algorithm !== 'direct' && v.algorithm !== 'winograd' && v.algorithm !== 'winograd4') {
+        throw new TuningFormatError(`${where}: algorithm must be direct, winograd or winograd4`);
+      }
       break;
     case 'attention':
       checkTile(v.tile, ['rows', 'keys', 'rowsPerThread', 'dimsPerThread', 'keySplit'], where);
@@ -171,7 +173,7 @@ export class TableTuning implements OpTuning {
     return this.chosen(shape, 'conv')?.tile;
   }
 
-  convAlgorithm(shape: ConvWeightShape): 'direct' | 'winograd' | undefined {
+  convAlgorithm(shape: ConvWeightShape): ConvWeightAlgorithm | undefined {
     return this.chosen(shape, 'conv-algorithm')?.algorithm;
   }
 
