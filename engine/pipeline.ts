@@ -12,8 +12,9 @@
  * drawn in NCHW order (the layout of the fixtures and of `--init-latents` files) and transposed.
  *
  * Memory modes: 'fast' keeps every stage loaded between generations; 'low' frees the text encoder before the UNet
- * runs and the UNet before the VAE (with the pooled buffers each used), and loads them again for the next
- * generation. engine/plan.ts follows the same order to report a generation's peak memory without a GPU.
+ * runs and the UNet before the VAE, and loads them again for the next generation. Both give back the pooled
+ * buffers a stage used before the next stage runs. engine/plan.ts follows the same order to report a generation's
+ * peak memory without a GPU.
  */
 import type { GpuContext } from './gpu/context';
 import { adapterName } from './gpu/device';
@@ -243,7 +244,7 @@ export class StableDiffusion {
       await ctx.sync();
       return out;
     });
-    this.lowMemoryFree(() => this.freeText());
+    this.stageDone(() => this.freeText());
     progress('text', 1, 1);
 
     const unet = await timed('load', () => this.unetStage());
@@ -295,7 +296,7 @@ export class StableDiffusion {
         }
       });
       releaseKV();
-      this.lowMemoryFree(() => this.freeUnet());
+      this.stageDone(() => this.freeUnet());
 
       checkCancel();
       progress('decode', 0, 1);
@@ -310,7 +311,7 @@ export class StableDiffusion {
         ctx.release(out);
         return pixels.map((v) => Math.min(1, Math.max(0, v / 2 + 0.5)));
       });
-      this.lowMemoryFree(() => this.freeDecoder());
+      this.stageDone(() => this.freeDecoder());
       // A cancel asked for while the VAE ran still cancels: the user no longer wants this image.
       checkCancel();
       progress('decode', 1, 1);
@@ -380,10 +381,10 @@ export class StableDiffusion {
     this.ctx.release(x);
     const m = await this.ctx.read(moments);
     this.ctx.release(moments);
-    if (this.options.memory === 'low') {
+    this.stageDone(() => {
       encoder.destroy();
       this.encoder = undefined;
-    }
+    });
     const latent = this.configs.vae.latentChannels;
     const pixels = m.length / (2 * latent);
     const noise = rng.normal(pixels * latent);
@@ -399,12 +400,12 @@ export class StableDiffusion {
   }
 
   /**
-   * 'low' memory: frees a stage's weights and then the pool's buffers, whose sizes the next stage would mostly not
-   * reuse. Called only between submits (after a read or sync), as `BufferPool.trim` needs.
+   * The end of a stage: 'low' memory frees the stage's weights; both modes give back the pool's buffers, whose sizes
+   * the next stage would mostly not reuse (kept, the UNet's would sit beside the decoder's). Called only between
+   * submits (after a read or sync), as `BufferPool.trim` needs.
    */
-  private lowMemoryFree(free: () => void): void {
-    if (this.options.memory !== 'low') return;
-    free();
+  private stageDone(free: () => void): void {
+    if (this.options.memory === 'low') free();
     this.ctx.pool.trim();
   }
 

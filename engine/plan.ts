@@ -10,7 +10,7 @@
  * Reported per stage (text, denoise, decode): the weights loaded, the peak of weights plus pooled buffers, and the
  * dispatches; for the UNet one evaluation's dispatches per op; and the largest single buffer of the generation.
  * Memory 'fast' keeps each stage once loaded (the first generation: later ones hold the same); 'low' frees each
- * stage and the pool's buffers before the next stage loads.
+ * stage before the next stage loads. Both give the pool's buffers back between stages.
  */
 import { GpuContext } from './gpu/context';
 import { createPlanDevice, PLAN_LIMITS, type PlanLimits } from './gpu/plan-device';
@@ -113,10 +113,9 @@ export async function planGeneration(files: ModelFiles, options: PlanOptions): P
     });
     return result;
   };
-  // As the pipeline's 'low' mode: a stage's weights go, then the pool's buffers, before the next stage loads.
+  // As the pipeline: in 'low' mode a stage's weights go; in both modes the pool's buffers go before the next stage.
   const free = (model: { destroy(): void }) => {
-    if (!low) return;
-    model.destroy();
+    if (low) model.destroy();
     ctx.pool.trim();
   };
 
