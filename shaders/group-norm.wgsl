@@ -3,7 +3,9 @@
 // One pass (SINGLE) where a group is small enough for one workgroup, otherwise three (STATS, FINALIZE, APPLY):
 //   SINGLE    one workgroup per (batch, group): the group's moments, then the normalised values, from two reads of x.
 //   STATS     one workgroup per (batch, group, chunk of spatial rows): Welford moments of its slice of the group,
-//             merged across the workgroup with Chan's formula, written to partials[(b·G + g)·chunks + chunk].
+//             merged across the workgroup with Chan's formula, written to partials[(b·G + g)·part_stride + part_base
+//             + chunk]: a tensor held as row bands (engine/ops/group-norm.ts `groupNormBands`) runs one STATS
+//             dispatch per band, each writing its chunks at its own base, and one FINALIZE over all of them.
 //   FINALIZE  one workgroup per (batch, group): merges the chunks' moments, then writes per (batch, channel)
 //             table = (μ − add, rstd · gamma, beta), so the apply pass needs one 16-byte load per element.
 //   APPLY     elementwise: y = (x − t.x) · t.y + t.z, optionally SiLU, to a tensor or a channel slice.
@@ -24,6 +26,8 @@ struct Params {
   eps: f32,
   add_offset: u32,      // add's channel window: add[b · add_stride + add_offset + c]
   add_stride: u32,
+  part_stride: u32,     // STATS: partials per (batch, group) in the buffer (= chunks unless banded)
+  part_base: u32,       // STATS: where this dispatch's chunks start within each (batch, group)
 }
 
 struct Moments {
@@ -116,7 +120,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     m.m2 += d * (v - m.mean);
   }
   let total = workgroup_merge(m, lid);
-  if (lid == 0u) { partials[id] = total; }
+  if (lid == 0u) { partials[bg * p.part_stride + p.part_base + chunk] = total; }
 }
 #elif FINALIZE
 @compute @workgroup_size(WG)

@@ -23,12 +23,28 @@ export function bucketSize(bytes: number): number {
   return Math.ceil(size / quarter) * quarter;
 }
 
+/** Bytes of a new buffer the pool creates for a request of `bytes` under a limit of `maxBufferBytes`. */
+export function pooledBytes(bytes: number, maxBufferBytes: number): number {
+  const size = bucketSize(bytes);
+  // Near the limit the bucket may not fit where the exact size does.
+  return size > maxBufferBytes ? Math.ceil(bytes / 4) * 4 : size;
+}
+
+/** The largest request whose new buffer is at most `limit` bytes (`pooledBytes(largestRequest(l), ∞) ≤ l`). */
+export function largestRequest(limit: number): number {
+  const pow = 2 ** Math.floor(Math.log2(limit));
+  const quarter = pow / 4;
+  return Math.max(MIN_BUCKET, Math.floor(limit / quarter) * quarter);
+}
+
 export interface PoolStats {
   inUseBytes: number;
   peakInUseBytes: number;
   allocatedBytes: number;
   peakAllocatedBytes: number;
   buffers: number;
+  /** The largest buffer created since the pool was made or its peaks were reset. */
+  largestBytes: number;
 }
 
 export class BufferPool {
@@ -37,7 +53,7 @@ export class BufferPool {
   private readonly recent = new Set<GPUBuffer>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private readonly inUse = new WeakSet<GPUBuffer>();
-  private stats: PoolStats = { inUseBytes: 0, peakInUseBytes: 0, allocatedBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
+  private stats: PoolStats = { inUseBytes: 0, peakInUseBytes: 0, allocatedBytes: 0, peakAllocatedBytes: 0, buffers: 0, largestBytes: 0 };
 
   constructor(
     private readonly device: GPUDevice,
@@ -50,9 +66,7 @@ export class BufferPool {
    */
   acquire(bytes: number, label: string, hostWrite = false): GPUBuffer {
     if (bytes > this.maxBufferBytes) throw new BufferTooLargeError(label, bytes, this.maxBufferBytes);
-    let size = bucketSize(bytes);
-    // Near the limit the bucket may not fit where the exact size does.
-    if (size > this.maxBufferBytes) size = Math.ceil(bytes / 4) * 4;
+    let size = pooledBytes(bytes, this.maxBufferBytes);
     let buffer = this.take(size, hostWrite);
     if (!buffer) {
       // A free buffer of up to MAX_SLACK times the size beats a new one: across SD 1.5's UNet the pool then holds
@@ -124,6 +138,7 @@ export class BufferPool {
   resetPeaks(): void {
     this.stats.peakInUseBytes = this.stats.inUseBytes;
     this.stats.peakAllocatedBytes = this.stats.allocatedBytes;
+    this.stats.largestBytes = 0;
   }
 
   private allocate(size: number, label: string): GPUBuffer {
@@ -135,6 +150,7 @@ export class BufferPool {
     this.sizes.set(buffer, size);
     this.stats.allocatedBytes += size;
     this.stats.buffers++;
+    this.stats.largestBytes = Math.max(this.stats.largestBytes, size);
     this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
     return buffer;
   }

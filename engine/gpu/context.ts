@@ -232,6 +232,15 @@ export class GpuContext {
     this.encoder.copyBufferToBuffer(src.buffer, src.byteOffset + srcOffset, dst.buffer, dst.byteOffset + dstOffset, bytes);
   }
 
+  /** Zeroes `bytes` bytes of a tensor from `offset` (both multiples of 4) as part of the current batch. */
+  clear(t: Tensor, offset: number, bytes: number): void {
+    this.checkAlive();
+    this.pass?.end();
+    this.pass = undefined;
+    this.encoder ??= this.device.createCommandEncoder({ label: 'engine batch' });
+    this.encoder.clearBuffer(t.buffer, t.byteOffset + offset, bytes);
+  }
+
   /** Submits everything recorded so far. GPU errors surface at the next `sync` or read, once they are all in. */
   flush(): void {
     this.checkAlive();

@@ -78,6 +78,7 @@ export function createPlanDevice(limits: PlanLimits = PLAN_LIMITS): { device: GP
     createCommandEncoder: () => ({
       beginComputePass: () => pass,
       copyBufferToBuffer: noop,
+      clearBuffer: noop,
       resolveQuerySet: noop,
       finish: () => ({}),
     }),

@@ -10,11 +10,15 @@
 import type { GpuContext } from '../gpu/context';
 import { view, type ChannelSlice, type Output, type Tensor } from '../gpu/tensor';
 import { attention } from '../ops/attention';
-import { conv2d } from '../ops/conv2d';
+import { conv2d, type Conv2dOptions } from '../ops/conv2d';
 import { linear } from '../ops/gemm';
 import { groupNorm } from '../ops/group-norm';
 import { layerNorm } from '../ops/layer-norm';
+import { fillHalo, mapWithHalo, normBands, releaseBands, withHalo, type Band } from './bands';
 import type { Conv3x3, Linear, Norm, ParamLoader } from './params';
+
+/** Options a model passes to every convolution it runs. */
+export type ConvRunOptions = Pick<Conv2dOptions, 'workspaceBytes'>;
 
 export interface Dest {
   out?: Output;
@@ -58,19 +62,45 @@ export class ResnetBlock {
     );
   }
 
-  /** x [B,H,W,Cin]; time: the UNet's joined time_emb_proj(silu(temb)) [B, ΣCout] (UNet only). */
-  forward(ctx: GpuContext, x: Tensor, time: Tensor | undefined, dest: Dest = {}): Tensor {
+  /**
+   * x [B,H,W,Cin]; time: the UNet's joined time_emb_proj(silu(temb)) [B, ΣCout] (UNet only); conv: options for both
+   * convolutions (the VAE bounds Winograd's workspace by its buffer budget).
+   */
+  forward(ctx: GpuContext, x: Tensor, time: Tensor | undefined, dest: Dest = {}, conv: ConvRunOptions = {}): Tensor {
     const { groups, eps } = this;
     const n1 = groupNorm(ctx, x, this.norm1.gamma, this.norm1.beta, { groups, eps, silu: true });
-    const h = conv2d(ctx, n1, this.conv1.w, { bias: this.conv1.b });
+    const h = conv2d(ctx, n1, this.conv1.w, { ...conv, bias: this.conv1.b });
     ctx.release(n1);
     const add = time && this.timeOffset !== undefined ? { add: { tensor: time, offset: this.timeOffset } } : {};
     const n2 = groupNorm(ctx, h, this.norm2.gamma, this.norm2.beta, { groups, eps, silu: true, ...add });
     ctx.release(h);
     const shortcut = this.shortcut ? linear(ctx, x, this.shortcut.w, { bias: this.shortcut.b }) : x;
-    const out = conv2d(ctx, n2, this.conv2.w, { bias: this.conv2.b, residual: shortcut, ...destOptions(dest) });
+    const out = conv2d(ctx, n2, this.conv2.w, { ...conv, bias: this.conv2.b, residual: shortcut, ...destOptions(dest) });
     ctx.release(n2);
     if (shortcut !== x) ctx.release(shortcut);
+    return out;
+  }
+
+  /**
+   * The same block on an image held as row bands (engine/models/bands.ts; no time embedding: the VAE's blocks):
+   * whole-image GroupNorm statistics, convolutions on each band with its neighbours' halo rows. Returns new bands
+   * (pad 1) of the same heights; x is left to the caller.
+   */
+  forwardBands(ctx: GpuContext, x: readonly Band[], conv: ConvRunOptions = {}): Band[] {
+    const { groups, eps } = this;
+    const n1 = normBands(ctx, x, this.norm1, groups, eps, true);
+    fillHalo(ctx, n1);
+    const h = mapWithHalo(n1, (t) => conv2d(ctx, t, this.conv1.w, { ...conv, bias: this.conv1.b }));
+    releaseBands(ctx, n1);
+    const n2 = normBands(ctx, h, this.norm2, groups, eps, true);
+    releaseBands(ctx, h);
+    fillHalo(ctx, n2);
+    const sc = this.shortcut;
+    // The shortcut's halo rows line up with conv2's output rows; they are discarded with them.
+    const shortcut = sc ? mapWithHalo(x, (t) => linear(ctx, t, sc.w, { bias: sc.b })) : x;
+    const out = mapWithHalo(n2, (t, i) => conv2d(ctx, t, this.conv2.w, { ...conv, bias: this.conv2.b, residual: withHalo(shortcut[i]!) }));
+    releaseBands(ctx, n2);
+    if (shortcut !== x) releaseBands(ctx, shortcut);
     return out;
   }
 }

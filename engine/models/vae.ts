@@ -5,17 +5,27 @@
  *   decode(z) = conv_out(silu(norm_out(up_blocks(mid(conv_in(post_quant_conv(z)))))))
  *   encode(x) = quant_conv(conv_out(silu(norm_out(mid(down_blocks(conv_in(x))))))) = [mean | logvar]
  *
+ * Where a decoder tensor would pass the binding limit (SD 1.5 at 512×512: the last up blocks' 512·512·256 floats,
+ * 268 MB, against WebGPU's default 128 MiB), the up blocks from there on run on row bands (engine/models/bands.ts):
+ * the same arithmetic as the whole image (GroupNorm statistics over all bands, convolutions reading their neighbours'
+ * rows), so the image equals the whole-image decode up to f32 rounding (Winograd tiles and statistics chunks fall
+ * elsewhere), unlike diffusers' tiled decode, which normalises and blends tiles. The mid block's attention runs at
+ * latent resolution, whole.
+ *
  * Scaling by `scaling_factor` is the pipeline's business, as in diffusers. The encoder's downsampling pads only
  * the bottom and right edges (diffusers pads (0, 1, 0, 1) and convolves without padding), which the convolution
  * op takes as `padding: 'bottom-right'`.
  */
+import { largestRequest, pooledBytes } from '../gpu/buffer-pool';
 import type { GpuContext } from '../gpu/context';
-import { ShapeError } from '../gpu/errors';
+import { BufferTooLargeError, ShapeError } from '../gpu/errors';
 import type { Tensor } from '../gpu/tensor';
 import { conv2d } from '../ops/conv2d';
 import { linear } from '../ops/gemm';
 import { groupNorm } from '../ops/group-norm';
-import { ResnetBlock, VaeAttention } from './blocks';
+import { WINOGRAD_WORKSPACE_BYTES } from '../ops/winograd';
+import { bandHeights, fillHalo, joinRows, mapWithHalo, normBands, releaseBands, splitRows, withHalo, type Band } from './bands';
+import { ResnetBlock, VaeAttention, type ConvRunOptions } from './blocks';
 import type { VaeConfig } from './config';
 import { ParamLoader, type Conv3x3, type Linear, type LoadOptions, type Norm, type ParamSource } from './params';
 
@@ -35,11 +45,11 @@ async function loadMid(p: ParamLoader, c: number, groups: number): Promise<Mid> 
   };
 }
 
-function runMid(ctx: GpuContext, mid: Mid, x: Tensor): Tensor {
-  const a = mid.resnet0.forward(ctx, x, undefined);
+function runMid(ctx: GpuContext, mid: Mid, x: Tensor, conv: ConvRunOptions = {}): Tensor {
+  const a = mid.resnet0.forward(ctx, x, undefined, {}, conv);
   const b = mid.attention.forward(ctx, a);
   ctx.release(a);
-  const c = mid.resnet1.forward(ctx, b, undefined);
+  const c = mid.resnet1.forward(ctx, b, undefined, {}, conv);
   ctx.release(b);
   return c;
 }
@@ -51,6 +61,22 @@ function step(ctx: GpuContext, x: Tensor, f: (x: Tensor) => Tensor): Tensor {
   return y;
 }
 
+export interface DecodeOptions {
+  /**
+   * The largest buffer the decode may create, in bytes; default (and at most) the device's binding limit. Up blocks
+   * whose tensors would be larger run on row bands; tests pass less to make small models band.
+   */
+  maxBufferBytes?: number;
+}
+
+/** Where a decode goes banded: from up block `start` on, with bands of `heights` rows at that block's input. */
+interface BandPlan {
+  start: number;
+  heights: number[];
+}
+
+type UpBlock = { resnets: ResnetBlock[]; upsample?: Conv3x3 };
+
 export class VaeDecoder {
   private constructor(
     readonly config: VaeConfig,
@@ -58,7 +84,7 @@ export class VaeDecoder {
     private readonly postQuant: Linear | undefined,
     private readonly convIn: Conv3x3,
     private readonly mid: Mid,
-    private readonly up: { resnets: ResnetBlock[]; upsample?: Conv3x3 }[],
+    private readonly up: UpBlock[],
     private readonly normOut: Norm,
     private readonly convOut: Conv3x3,
   ) {}
@@ -95,21 +121,105 @@ export class VaeDecoder {
   }
 
   /** z: unscaled latents NHWC [B, h, w, latent] → image NHWC [B, 8h, 8w, 3] (about [-1, 1]). */
-  decode(ctx: GpuContext, z: Tensor): Tensor {
+  decode(ctx: GpuContext, z: Tensor, opts: DecodeOptions = {}): Tensor {
     if (z.shape.length !== 4 || z.shape[3] !== this.config.latentChannels) {
       throw new ShapeError(`VAE decoder: latents ${z.shape.join('×')} must be [B, h, w, ${this.config.latentChannels}]`);
     }
-    const pq = this.postQuant;
-    const convIn = (t: Tensor) => conv2d(ctx, t, this.convIn.w, { bias: this.convIn.b });
-    let x = pq ? step(ctx, linear(ctx, z, pq.w, { bias: pq.b }), convIn) : convIn(z);
-    x = step(ctx, x, (t) => runMid(ctx, this.mid, t));
-    for (const block of this.up) {
-      for (const resnet of block.resnets) x = step(ctx, x, (t) => resnet.forward(ctx, t, undefined));
-      const conv = block.upsample;
-      if (conv) x = step(ctx, x, (t) => conv2d(ctx, t, conv.w, { bias: conv.b, upsample: true }));
+    const budget = Math.min(opts.maxBufferBytes ?? ctx.maxBindingBytes, ctx.maxBindingBytes);
+    const conv = { workspaceBytes: largestRequest(Math.min(budget, WINOGRAD_WORKSPACE_BYTES)) };
+    const [batch, h, w, latent] = z.shape as [number, number, number, number];
+    const plan = this.bandPlan(ctx, h, w, budget);
+    if (!plan) {
+      let x = this.front(ctx, z, conv);
+      for (const block of this.up) x = this.upWhole(ctx, block, x, conv);
+      x = step(ctx, x, (t) => groupNorm(ctx, t, this.normOut.gamma, this.normOut.beta, { groups: this.config.normNumGroups, eps: EPS, silu: true }));
+      return step(ctx, x, (t) => conv2d(ctx, t, this.convOut.w, { ...conv, bias: this.convOut.b }));
     }
-    x = step(ctx, x, (t) => groupNorm(ctx, t, this.normOut.gamma, this.normOut.beta, { groups: this.config.normNumGroups, eps: EPS, silu: true }));
-    return step(ctx, x, (t) => conv2d(ctx, t, this.convOut.w, { bias: this.convOut.b }));
+    // Banded: one image at a time, each a [1, H, W, C] whose bands are byte ranges of its rows.
+    const factor = 2 ** (this.up.length - 1);
+    const [height, width, channels] = [h * factor, w * factor, this.config.outChannels];
+    const image = ctx.empty([batch, height, width, channels], 'vae image');
+    const latentBytes = h * w * latent * 4;
+    for (let b = 0; b < batch; b++) {
+      const zb = ctx.empty([1, h, w, latent], 'latents');
+      ctx.copy(z, b * latentBytes, zb, 0, latentBytes);
+      let x = step(ctx, zb, (t) => this.front(ctx, t, conv));
+      for (const block of this.up.slice(0, plan.start)) x = this.upWhole(ctx, block, x, conv);
+      let bands = splitRows(ctx, x, plan.heights);
+      ctx.release(x);
+      for (const block of this.up.slice(plan.start)) bands = this.upBands(ctx, block, bands, conv);
+      const normed = normBands(ctx, bands, this.normOut, this.config.normNumGroups, EPS, true);
+      releaseBands(ctx, bands);
+      fillHalo(ctx, normed);
+      const out = mapWithHalo(normed, (t) => conv2d(ctx, t, this.convOut.w, { ...conv, bias: this.convOut.b }));
+      releaseBands(ctx, normed);
+      joinRows(ctx, out, image, b * height * width * channels * 4);
+      releaseBands(ctx, out);
+    }
+    return image;
+  }
+
+  /** post_quant_conv, conv_in and the mid block, on the whole latent. */
+  private front(ctx: GpuContext, z: Tensor, conv: ConvRunOptions): Tensor {
+    const pq = this.postQuant;
+    const convIn = (t: Tensor) => conv2d(ctx, t, this.convIn.w, { ...conv, bias: this.convIn.b });
+    const x = pq ? step(ctx, linear(ctx, z, pq.w, { bias: pq.b }), convIn) : convIn(z);
+    return step(ctx, x, (t) => runMid(ctx, this.mid, t, conv));
+  }
+
+  /** One up block on the whole image; releases x. */
+  private upWhole(ctx: GpuContext, block: UpBlock, x: Tensor, conv: ConvRunOptions): Tensor {
+    for (const resnet of block.resnets) x = step(ctx, x, (t) => resnet.forward(ctx, t, undefined, {}, conv));
+    const up = block.upsample;
+    return up ? step(ctx, x, (t) => conv2d(ctx, t, up.w, { ...conv, bias: up.b, upsample: true })) : x;
+  }
+
+  /** One up block on row bands; releases x. An upsampling doubles every band's rows (pad 2: see bands.ts). */
+  private upBands(ctx: GpuContext, block: UpBlock, x: Band[], conv: ConvRunOptions): Band[] {
+    for (const resnet of block.resnets) {
+      const next = resnet.forwardBands(ctx, x, conv);
+      releaseBands(ctx, x);
+      x = next;
+    }
+    const up = block.upsample;
+    if (!up) return x;
+    fillHalo(ctx, x);
+    const out = x.map((band) => ({ tensor: conv2d(ctx, withHalo(band), up.w, { ...conv, bias: up.b, upsample: true }), rows: 2 * band.rows, pad: 2 }));
+    releaseBands(ctx, x);
+    return out;
+  }
+
+  /**
+   * Whether the decode of an h×w latent needs bands under `budget` bytes per buffer, and which: none when every up
+   * block's tensors fit whole; else from the first block that has one too large, with the fewest bands that keep
+   * every later tensor (with its spare rows) within the budget.
+   */
+  private bandPlan(ctx: GpuContext, h: number, w: number, budget: number): BandPlan | undefined {
+    const ch = this.config.blockOutChannels;
+    const last = ch.length - 1;
+    const fits = (rows: number, width: number, c: number) => pooledBytes(rows * width * c * 4, ctx.maxBindingBytes) <= budget;
+    const blocks = this.up.map((block, i) => ({ cin: ch[last - Math.max(0, i - 1)]!, cout: ch[last - i]!, scale: 2 ** i, upsample: block.upsample !== undefined }));
+    // Rows of the block's input and upsampled output (when it has one) for n input rows, and whether they fit.
+    const blockFits = (b: (typeof blocks)[number], rows: (n: number) => number, n: number) =>
+      fits(rows(n), w * b.scale, b.cin) && fits(rows(n), w * b.scale, b.cout) && (!b.upsample || fits(rows(2 * n), 2 * w * b.scale, b.cout));
+    const start = blocks.findIndex((b) => !blockFits(b, (n) => n, h * b.scale));
+    if (start < 0) return undefined;
+    const align = ctx.device.limits.minStorageBufferOffsetAlignment;
+    for (const b of blocks.slice(start)) {
+      for (const [width, c] of [[w * b.scale, b.cin], [w * b.scale, b.cout], [2 * w * b.scale, b.cout]] as const) {
+        if ((width * c * 4) % align) {
+          throw new ShapeError(`VAE decoder: an image ${8 * w} pixels wide is too large for one GPU buffer and cannot be split into row bands (${width}·${c} floats per row is not a multiple of ${align / 4}); choose a width that is a multiple of 64`);
+        }
+      }
+    }
+    const height = h * blocks[start]!.scale;
+    for (let count = 1; count <= height; count++) {
+      const n = Math.ceil(height / count);
+      // Up to 2 spare rows above and below each band.
+      if (blocks.slice(start).every((b) => blockFits(b, (m) => m + 4, (n * b.scale) / blocks[start]!.scale))) return { start, heights: bandHeights(height, count) };
+    }
+    const b = blocks[blocks.length - 1]!;
+    throw new BufferTooLargeError(`VAE decoder: one row band of ${8 * w}-pixel-wide image`, 5 * w * b.scale * b.cout * 4, budget);
   }
 
   destroy(): void {

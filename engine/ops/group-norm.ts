@@ -19,6 +19,11 @@
  *   pass merges the chunks and folds mean, rstd, gamma, beta and add into one (centre, scale, shift) entry per
  *   (batch, channel); the apply pass is then one load and one FMA per element. Three dispatches.
  * The result may go to a channel slice of a wider tensor (`out`).
+ *
+ * `groupNormBands` runs the split form on a tensor held as row bands, each its own buffer (the VAE decoder at sizes
+ * where one buffer would pass the binding limit, engine/models/bands.ts): one statistics dispatch per band writes
+ * its chunks' moments into one shared partials buffer, one finalize merges them all, so every band is normalised
+ * with the whole tensor's statistics, then one apply dispatch per band.
  */
 import activations from '../../shaders/activations.wgsl?raw';
 import source from '../../shaders/group-norm.wgsl?raw';
@@ -109,6 +114,8 @@ export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
     ['f32', eps],
     ['u32', add && isChannelSlice(add) ? add.offset : 0],
     ['u32', add ? (isChannelSlice(add) ? add.tensor : add).shape[1]! : channels],
+    ['u32', chunks],
+    ['u32', 0],
   ]);
   const addTensor = add && isChannelSlice(add) ? add.tensor : add;
   const addKey = add ? '+add' : '';
@@ -157,4 +164,93 @@ export function groupNorm(ctx: GpuContext, x: Tensor, gamma: Tensor, beta: Tenso
   });
   ctx.release(partials, table);
   return o.tensor;
+}
+
+export type GroupNormBandsOptions = Pick<GroupNormOptions, 'groups' | 'eps' | 'silu'>;
+
+/**
+ * GroupNorm (+ SiLU) of a tensor held as bands along its spatial axis: xs[i] f32 [B, ..., C] with the same batch and
+ * channels, together the whole tensor's positions (in any order: the statistics do not depend on it); outs[i] of
+ * xs[i]'s shape receives band i normalised with the statistics of all bands. No band's buffer is bound with
+ * another's, so each stays within the binding limit.
+ */
+export function groupNormBands(ctx: GpuContext, xs: readonly Tensor[], outs: readonly Tensor[], gamma: Tensor, beta: Tensor, opts: GroupNormBandsOptions): void {
+  const { groups, eps } = opts;
+  const silu = opts.silu ?? false;
+  if (xs.length === 0 || xs.length !== outs.length) throw new ShapeError(`group-norm bands: ${xs.length} bands in, ${outs.length} out; need one output per band and at least one band`);
+  const first = xs[0]!;
+  const batch = first.shape[0]!;
+  const channels = first.shape[first.shape.length - 1]!;
+  xs.forEach((x, i) => {
+    validate(x, gamma, beta, { groups, eps, out: outs[i]! });
+    if (x.shape[0] !== batch || x.shape[x.shape.length - 1] !== channels) {
+      throw new ShapeError(`group-norm bands: band ${i} ${shapeString(x.shape)} differs from band 0 ${shapeString(first.shape)} in batch or channels`);
+    }
+    if (shapeString(outs[i]!.shape) !== shapeString(x.shape) || outs[i]!.format !== 'f32') {
+      throw new ShapeError(`group-norm bands: output ${i} ${shapeString(outs[i]!.shape)} must be f32 of its band's shape ${shapeString(x.shape)}`);
+    }
+  });
+  const groupChannels = channels / groups;
+  const bands = xs.map((x) => {
+    const spatial = numel(x.shape) / (batch * channels);
+    const wanted = Math.max(1, Math.ceil((spatial * groupChannels) / CHUNK_VALUES));
+    const chunkRows = Math.ceil(spatial / wanted);
+    return { x, spatial, chunkRows, chunks: Math.ceil(spatial / chunkRows) };
+  });
+  const total = bands.reduce((n, b) => n + b.chunks, 0);
+  const params = (spatial: number, chunkRows: number, chunks: number, base: number) =>
+    uniforms([
+      ['u32', batch],
+      ['u32', spatial],
+      ['u32', channels],
+      ['u32', groups],
+      ['u32', groupChannels],
+      ['u32', chunkRows],
+      ['u32', chunks],
+      ['u32', batch * spatial * channels],
+      ['u32', 0],
+      ['u32', channels],
+      ['f32', eps],
+      ['u32', 0],
+      ['u32', channels],
+      ['u32', total],
+      ['u32', base],
+    ]);
+  const partials = ctx.empty([batch * groups * total, 3], 'group-norm.partials');
+  const table = ctx.empty([batch, channels, 4], 'group-norm.table');
+  let base = 0;
+  for (const b of bands) {
+    ctx.dispatch({
+      op: 'group-norm.stats',
+      variant: `wg${STATS_WG}`,
+      code: () => preprocess(source, { STATS: true, ADD: false }),
+      constants: { WG: STATS_WG },
+      uniforms: params(b.spatial, b.chunkRows, b.chunks, base),
+      bindings: [b.x, undefined, partials],
+      workgroups: ctx.grid(batch * groups * b.chunks),
+    });
+    base += b.chunks;
+  }
+  ctx.dispatch({
+    op: 'group-norm.finalize',
+    variant: `wg${FINALIZE_WG}`,
+    code: () => preprocess(source, { FINALIZE: true, ADD: false }),
+    constants: { WG: FINALIZE_WG },
+    uniforms: params(0, 0, total, 0),
+    bindings: [partials, undefined, gamma, beta, table],
+    workgroups: ctx.grid(batch * groups),
+  });
+  bands.forEach((b, i) => {
+    const count = batch * b.spatial * channels;
+    ctx.dispatch({
+      op: 'group-norm.apply',
+      variant: `wg${APPLY_WG}${silu ? '+silu' : ''}`,
+      code: () => (silu ? activations : '') + preprocess(source, { APPLY: true, SILU: silu }),
+      constants: { WG: APPLY_WG },
+      uniforms: params(b.spatial, b.chunkRows, b.chunks, 0),
+      bindings: [b.x, table, outs[i]!],
+      workgroups: ctx.grid(Math.ceil(count / (APPLY_WG * APPLY_PER_THREAD))),
+    });
+  });
+  ctx.release(partials, table);
 }

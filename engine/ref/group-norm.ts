@@ -39,3 +39,28 @@ export function groupNorm(x: Float32Array, shape: readonly number[], gamma: Floa
   }
   return y;
 }
+
+/**
+ * Reference of `groupNormBands`: bands[i] is [B, S_i, C] flattened (S_i spatial positions); the result is the
+ * GroupNorm of their join along the spatial axis, split back into the bands.
+ */
+export function groupNormBands(bands: readonly Float32Array[], batch: number, channels: number, gamma: Float32Array, beta: Float32Array, opts: Omit<GroupNormOptions, 'add'>): Float32Array[] {
+  const spatial = bands.map((b) => b.length / (batch * channels));
+  const total = spatial.reduce((a, b) => a + b, 0);
+  const joined = new Float32Array(batch * total * channels);
+  const place = (copy: (whole: number, band: number, len: number, i: number) => void) => {
+    for (let b = 0; b < batch; b++) {
+      let start = 0;
+      bands.forEach((_, i) => {
+        const len = spatial[i]! * channels;
+        copy((b * total + start) * channels, b * len, len, i);
+        start += spatial[i]!;
+      });
+    }
+  };
+  place((whole, band, len, i) => joined.set(bands[i]!.subarray(band, band + len), whole));
+  const y = groupNorm(joined, [batch, total, channels], gamma, beta, opts);
+  const out = bands.map((b) => new Float32Array(b.length));
+  place((whole, band, len, i) => out[i]!.set(y.subarray(whole, whole + len), band));
+  return out;
+}

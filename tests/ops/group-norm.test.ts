@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupNorm } from '../../engine/ops/group-norm';
+import { groupNorm, groupNormBands } from '../../engine/ops/group-norm';
 import * as ref from '../../engine/ref/group-norm';
 import { ShapeError } from '../../engine/gpu/errors';
 import { numel } from '../../engine/gpu/tensor';
@@ -105,6 +105,45 @@ describe('group-norm', () => {
     }
     const g = ctx.upload(gamma, [channels], 'g');
     expect(() => groupNorm(ctx, ctx.upload(x, c.shape, 'x'), g, g, { groups: 4, eps: 1e-5, add: { tensor: window.tensor, offset: 30 } })).toThrow(ShapeError);
+  });
+
+  // A tensor held as row bands (the VAE decoder beyond the binding limit): whole-tensor statistics from bands of
+  // unequal height, some of several statistics chunks, one a view into the middle of a larger buffer.
+  for (const c of [
+    { batch: 1, rows: [3, 40, 1, 17], width: 9, channels: 64, groups: 8, silu: true, offset: 0 },
+    { batch: 2, rows: [5, 2], width: 8, channels: 32, groups: 4, silu: false, offset: 100 },
+  ]) {
+    it(`bands of ${c.rows.join('/')} rows × ${c.width} × ${c.channels}, batch ${c.batch}${c.silu ? ', SiLU' : ''}${c.offset ? `, offset ${c.offset}` : ''}: the whole tensor's GroupNorm`, async () => {
+      const ctx = await gpuContext();
+      const rowValues = c.width * c.channels;
+      const data = c.rows.map((r, i) => randomArray(c.batch * r * rowValues, 60 + i, 2).map((v) => v + c.offset));
+      const gamma = randomArray(c.channels, 52).map((v) => 1 + v);
+      const beta = randomArray(c.channels, 53);
+      const shape = (r: number) => [c.batch, r, c.width, c.channels];
+      const xs = data.map((d, i) => {
+        if (i !== 1) return ctx.upload(d, shape(c.rows[i]!), `band ${i}`);
+        // One empty row before the band: its view starts 256-byte aligned inside a larger buffer.
+        const padded = new Float32Array(d.length + rowValues);
+        padded.set(d, rowValues);
+        const t = ctx.upload(padded, [padded.length], 'padded band');
+        return { ...t, shape: shape(c.rows[i]!), byteOffset: rowValues * 4, byteLength: d.length * 4 };
+      });
+      const outs = c.rows.map((r) => ctx.empty(shape(r), 'out'));
+      const opts = { groups: c.groups, eps: 1e-6, silu: c.silu };
+      groupNormBands(ctx, xs, outs, ctx.upload(gamma, [c.channels], 'gamma'), ctx.upload(beta, [c.channels], 'beta'), opts);
+      const want = ref.groupNormBands(data, c.batch, c.channels, gamma, beta, opts);
+      for (const [i, out] of outs.entries()) expectClose(await ctx.read(out), want[i]!, TOL, `band ${i}`);
+    });
+  }
+
+  it('bands: rejects bands of another batch or channel count, and a missing output', async () => {
+    const ctx = await gpuContext();
+    const g = ctx.upload(new Float32Array(12), [12], 'gamma');
+    const a = ctx.empty([1, 2, 3, 12], 'a');
+    const opts = { groups: 4, eps: 1e-6 };
+    expect(() => groupNormBands(ctx, [a, ctx.empty([2, 2, 3, 12], 'b')], [ctx.empty([1, 2, 3, 12], 'o'), ctx.empty([2, 2, 3, 12], 'o')], g, g, opts)).toThrow(ShapeError);
+    expect(() => groupNormBands(ctx, [a, a], [ctx.empty([1, 2, 3, 12], 'o')], g, g, opts)).toThrow(ShapeError);
+    expect(() => groupNormBands(ctx, [a], [ctx.empty([1, 3, 3, 12], 'o')], g, g, opts)).toThrow(ShapeError);
   });
 
   it('rejects shapes that do not fit', async () => {

@@ -1,0 +1,40 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { ModelFolder } from '../../cli/model-folder';
+import { StableDiffusion } from '../../engine/pipeline';
+import { expectClose, gpuContext, randomArray } from '../helpers/gpu';
+import { TINY_MODEL } from './fixtures';
+
+// Banded and whole decodes do the same arithmetic; they differ only where Winograd's 2×2 tiles and GroupNorm's
+// statistics chunks fall, a few f32 ulps of each layer's values.
+const TOL = 1e-5;
+const KIB = 1024;
+
+describe('VAE decode on row bands (engine/models/bands.ts)', () => {
+  const folder = new ModelFolder(TINY_MODEL);
+  afterAll(() => folder.close());
+
+  it('equals the whole-image decode with no buffer over a forced 160 KiB limit (2 images of 72×64, uneven bands)', async () => {
+    const ctx = await gpuContext();
+    const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
+    const decoder = await sd.decoderStage();
+    // 9×8 latents: the 36 rows where banding starts (up block 2: its upsampled 64·72·32 floats are 288 KiB) split
+    // into 5 bands of 8 and 7 rows; bands meet the image's top and bottom and each other, up block 3 changes channels.
+    const z = ctx.upload(randomArray(2 * 9 * 8 * 4, 71, 3), [2, 9, 8, 4], 'z');
+    const run = async (maxBufferBytes?: number) => {
+      ctx.pool.trim();
+      ctx.resetPeaks();
+      const image = decoder.decode(ctx, z, maxBufferBytes ? { maxBufferBytes } : {});
+      const pixels = await ctx.read(image);
+      ctx.release(image);
+      return { pixels, largest: ctx.memory().largestBytes };
+    };
+    const whole = await run();
+    const banded = await run(160 * KIB);
+    expect(whole.largest).toBeGreaterThan(160 * KIB);
+    expect(banded.largest).toBeLessThanOrEqual(160 * KIB);
+    expectClose(banded.pixels, whole.pixels, TOL, 'banded image');
+    ctx.release(z);
+    sd.unload();
+    expect(ctx.memory().inUseBytes).toBe(0);
+  });
+});
