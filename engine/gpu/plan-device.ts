@@ -16,6 +16,9 @@ export interface PlanLimits {
 /** Limits of a typical desktop adapter; plan mode may be asked for others (e.g. 128 MiB bindings). */
 export const PLAN_LIMITS: PlanLimits = { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 32 };
 
+/** WebGPU's default limits, which every adapter grants: what a device requested without raising them gets. */
+export const WEBGPU_DEFAULT_LIMITS: PlanLimits = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 28 };
+
 export interface PlanStats {
   /** The largest buffer created, in bytes. */
   largestBuffer: number;
