@@ -119,6 +119,24 @@ export interface GenerateResult {
   timings: Partial<Record<Stage, number>>;
 }
 
+/** The largest width or height the engine makes: 512 latent pixels a side, 64 times SD 1.5's native area. */
+export const MAX_IMAGE_SIZE = 4096;
+
+/**
+ * Why an image width or height cannot be made, or undefined. The VAE makes the image from latents 1/`vaeFactor` its
+ * size, so sizes are multiples of that (8 for every SD model); the UNet takes any latent size, as diffusers does
+ * (odd levels round up when halved, and the upsampling meets the skip connection's size).
+ */
+export function imageSizeProblem(name: 'width' | 'height', v: number, vaeFactor: number): string | undefined {
+  if (!Number.isInteger(v) || v < vaeFactor || v % vaeFactor) {
+    const below = Math.max(vaeFactor, Math.floor(v / vaeFactor) * vaeFactor);
+    const near = Number.isFinite(v) && v > vaeFactor ? ` (nearest: ${below} or ${below + vaeFactor})` : '';
+    return `The ${name} must be a multiple of ${vaeFactor} pixels${near}; got ${v}. The model draws the image at 1/${vaeFactor} of its size and enlarges it ${vaeFactor}×.`;
+  }
+  if (v > MAX_IMAGE_SIZE) return `The ${name} can be at most ${MAX_IMAGE_SIZE} pixels; got ${v}.`;
+  return undefined;
+}
+
 export class StableDiffusion {
   private text?: ClipTextEncoder;
   private unet?: UNet;
@@ -177,20 +195,9 @@ export class StableDiffusion {
 
   /** Checks parameters before any GPU work; the messages are for users. */
   validate(p: GenerateParams): void {
-    const unetFactor = 2 ** (this.configs.unet.blockOutChannels.length - 1);
-    const multiple = this.vaeFactor * unetFactor;
     for (const [name, v] of [['width', p.width], ['height', p.height]] as const) {
-      if (!Number.isInteger(v) || v < multiple || v % multiple) {
-        // Why 64 and not 8 (what diffusers allows): the UNet's skip connections join each level with the one of
-        // twice its size, and the engine's upsampling (fused into the next convolution) doubles exactly.
-        const below = Math.max(multiple, Math.floor(v / multiple) * multiple);
-        const near = Number.isFinite(v) && v > multiple ? ` (nearest: ${below} or ${below + multiple})` : '';
-        throw new InvalidParameterError(
-          `The ${name} must be a multiple of ${multiple} pixels for this model${near}; got ${v}. The image is made at 1/${this.vaeFactor} ` +
-            `of its size and the model halves that ${Math.log2(unetFactor)} times, so the ${name} must divide by ${this.vaeFactor} × ${unetFactor} = ${multiple}.`,
-        );
-      }
-      if (v > 4096) throw new InvalidParameterError(`The ${name} can be at most 4096 pixels; got ${v}.`);
+      const problem = imageSizeProblem(name, v, this.vaeFactor);
+      if (problem) throw new InvalidParameterError(problem);
     }
     if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 1000) throw new InvalidParameterError(`Steps must be a whole number from 1 to 1000; got ${p.steps}.`);
     if (!Number.isFinite(p.guidance) || p.guidance < 0 || p.guidance > 50) throw new InvalidParameterError(`Guidance must be between 0 and 50; got ${p.guidance}.`);

@@ -152,14 +152,15 @@ export class UNet {
   }
 
   /**
-   * sample NHWC [B, h, w, in_channels] (h, w multiples of 2^(blocks−1)); timestep as the scheduler gives it;
-   * `guidance`: the guidance scale, for UNets distilled with it as an input (`time_cond_proj_dim`, LCM).
+   * sample NHWC [B, h, w, in_channels], any h and w: as in diffusers, each downsampling gives ⌈h/2⌉ and each
+   * upsampling enlarges to the size of the skip connection it is joined with (2h or 2h − 1); timestep as the
+   * scheduler gives it; `guidance`: the guidance scale, for UNets distilled with it as an input
+   * (`time_cond_proj_dim`, LCM).
    */
   forward(ctx: GpuContext, sample: Tensor, timestep: number, kv: CrossKV, guidance?: number): Tensor {
     const [batch, height, width] = sample.shape as [number, number, number, number];
-    const factor = 2 ** (this.config.blockOutChannels.length - 1);
-    if (sample.shape.length !== 4 || sample.shape[3] !== this.config.inChannels || height % factor || width % factor) {
-      throw new ShapeError(`UNet: latents ${sample.shape.join('×')} must be [B, h, w, ${this.config.inChannels}] with h and w multiples of ${factor}`);
+    if (sample.shape.length !== 4 || sample.shape[3] !== this.config.inChannels) {
+      throw new ShapeError(`UNet: latents ${sample.shape.join('×')} must be [B, h, w, ${this.config.inChannels}]`);
     }
     const layerKV = this.splitKV(kv);
     const tembAct = this.timeEmbedding(ctx, batch, timestep, guidance);
@@ -202,11 +203,17 @@ export class UNet {
 
     this.upSteps.forEach((step, k) => {
       const next = this.upSteps[k + 1];
-      const dest: Dest = next?.kind === 'resnet' && next.state >= 0 ? { out: { tensor: joined[next.state]!, offset: 0 } } : {};
+      const target = next?.kind === 'resnet' && next.state >= 0 ? joined[next.state] : undefined;
+      const dest: Dest = target ? { out: { tensor: target, offset: 0 } } : {};
       let y: Tensor;
       if (step.kind === 'resnet') y = step.block.forward(ctx, x, time, dest);
       else if (step.kind === 'attention') y = step.block.forward(ctx, x, layerKV[step.kv]!, dest);
-      else y = conv2d(ctx, x, step.conv.w, { bias: step.conv.b, upsample: true, ...dest });
+      else if (!target) throw new ShapeError('UNet: an upsampler must be followed by an up-block resnet that joins a skip connection');
+      else {
+        // diffusers passes the skip connection's size as `upsample_size`: 2h, or 2h − 1 below an odd level.
+        const [, th, tw] = target.shape as [number, number, number, number];
+        y = conv2d(ctx, x, step.conv.w, { bias: step.conv.b, upsample: [th, tw], ...dest });
+      }
       ctx.release(x);
       x = y;
     });

@@ -12,7 +12,7 @@ import { ClipTextEncoder } from '../models/clip';
 import { parseClipTextConfig, parseUNetConfig, parseVaeConfig } from '../models/config';
 import { UNet } from '../models/unet';
 import { VaeDecoder } from '../models/vae';
-import type { ModelFiles } from '../pipeline';
+import { imageSizeProblem, type ModelFiles } from '../pipeline';
 import { InvalidParameterError } from '../gpu/errors';
 import { shapeKey, type AttentionChoice, type AttentionShape, type ConvShape, type ConvWeightShape, type GemmShape, type OpTuning, type TunableShape } from './shapes';
 
@@ -79,9 +79,9 @@ export async function recordModelShapes(files: ModelFiles, options: RecordOption
   const unetConfig = parseUNetConfig(await need('unet/config.json'), 'unet/config.json');
   const vaeConfig = parseVaeConfig(await need('vae/config.json'), 'vae/config.json');
   const vaeFactor = 2 ** (vaeConfig.blockOutChannels.length - 1);
-  const multiple = vaeFactor * 2 ** (unetConfig.blockOutChannels.length - 1);
   for (const [name, v] of [['width', options.width], ['height', options.height]] as const) {
-    if (!Number.isInteger(v) || v < multiple || v % multiple) throw new InvalidParameterError(`The ${name} must be a positive multiple of ${multiple} pixels for this model; got ${v}.`);
+    const problem = imageSizeProblem(name, v, vaeFactor);
+    if (problem) throw new InvalidParameterError(problem);
   }
   const batch = options.guidance === false || unetConfig.timeCondProjDim !== null ? 1 : 2;
   const h = options.height / vaeFactor;

@@ -117,11 +117,11 @@ export class Engine {
         ? await this.model.pipeline
         : await this.models.open(modelId, this.files).then(async (o) => ({ opened: o, sd: await StableDiffusion.open(await this.gpu(), o.files, { format: o.format }) }));
     const native = sd.configs.unet.sampleSize * sd.vaeFactor;
-    // The latent grid is halved once per UNet level after the first: sizes are multiples of the VAE factor times that
-    // (the rule the pipeline's `validate` enforces). Offered: half to twice the native size.
-    const multiple = sd.vaeFactor * 2 ** (sd.configs.unet.blockOutChannels.length - 1);
+    // Sizes are multiples of the VAE factor (the rule the pipeline's `validate` enforces), within the protocol's
+    // bounds. Offered: half to twice the native size.
+    const step = sd.vaeFactor;
     const sizes: number[] = [];
-    for (let s = Math.max(multiple, Math.round(native / 2 / multiple) * multiple); s <= Math.min(2 * native, LIMITS.size.max); s += multiple) sizes.push(s);
+    for (let s = Math.max(LIMITS.size.min, Math.round(native / 2 / step) * step); s <= Math.min(2 * native, LIMITS.size.max); s += step) sizes.push(s);
     return { id: modelId, name: opened.name, width: native, height: native, sizes, defaultScheduler: opened.entry?.recommended.scheduler ?? sd.defaultScheduler };
   }
 

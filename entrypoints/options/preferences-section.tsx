@@ -70,7 +70,7 @@ export function DefaultsForm({ preferences, save }: { preferences: Preferences; 
   const [problem, setProblem] = useState<string>();
   const saver = useSaver(save);
   const sizes: number[] = [];
-  for (let s = 256; s <= 1024; s += 64) sizes.push(s);
+  for (let s = 256; s <= 1024; s += LIMITS.size.multiple) sizes.push(s);
   return (
     <form
       onSubmit={(e) => {

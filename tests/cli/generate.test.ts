@@ -36,7 +36,7 @@ describe('npm run generate', () => {
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--steps', 'many'], /--steps must be a number/],
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--weights', 'int3'], /--weights must be one of/],
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--scheduler', 'magic'], /--scheduler must be one of/],
-      [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--width', '100'], /width must be a multiple of 64 pixels/],
+      [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--width', '100'], /width must be a multiple of 8 pixels \(nearest: 96 or 104\)/],
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--bogus'], /Unknown option '--bogus'/],
       [['--model', dir, '--prompt', 'a', '--out', out], /is not a diffusers model folder/],
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--init-latents', join(dir, 'missing.bin')], /ENOENT|no such file/],

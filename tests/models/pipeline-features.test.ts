@@ -59,6 +59,20 @@ describe('pipeline features', () => {
     sd.unload();
   }, TIMEOUT);
 
+  it('makes an image whose latents are odd at every UNet level (72 × 88: 9 × 11, 5 × 6, 3 × 3, 2 × 2), in the planned memory', async () => {
+    const ctx = await gpuContext();
+    const params = { ...base, width: 72, height: 88 };
+    const plan = await planGeneration(folder, { width: params.width, height: params.height, guidance: false, format: 'f32', memory: 'fast', steps: params.steps });
+    const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
+    ctx.resetPeaks();
+    const result = await sd.generate(params);
+    expect(ctx.memory().peakBytes).toBe(plan.peakBytes);
+    expect([result.width, result.height, result.image.length, result.latents.length]).toEqual([72, 88, 72 * 88 * 3, 4 * 9 * 11]);
+    expect(result.image.every((v) => v >= 0 && v <= 1)).toBe(true);
+    expect(result.latents.every(Number.isFinite)).toBe(true);
+    sd.unload();
+  }, TIMEOUT);
+
   it('rejects impossible parameters before any GPU work', async () => {
     const ctx = await gpuContext();
     const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
