@@ -17,6 +17,7 @@ import { ShapeError } from '../gpu/errors';
 import { shapeString, type StorageFormat, type Tensor } from '../gpu/tensor';
 import { convWeightMatrix, preferredConvAlgorithm } from '../ops/conv2d';
 import { winogradWeight } from '../ops/winograd';
+import { winograd4Weight } from '../ops/winograd4';
 import { packWeight } from '../quant/pack';
 
 /** Where parameters come from: a safetensors file, several of them, or an in-memory map in tests. */
@@ -32,8 +33,9 @@ export interface LoadOptions {
   /** Storage format of the matrices of linear and convolution layers. */
   format: StorageFormat;
   /**
-   * How 3×3 convolutions run: 'auto' takes Winograd F(2×2,3×3) where it pays (the context's tuning table decides,
-   * else `preferredConvAlgorithm`: stride 1, enough input channels), 'direct' never. The weight is stored in the chosen algorithm's layout.
+   * How 3×3 convolutions run: 'auto' takes Winograd F(2×2,3×3) or F(4×4,3×3) where it pays (the context's tuning
+   * table decides, else `preferredConvAlgorithm`: F(2×2) for stride 1 and enough input channels), 'direct' never.
+   * The weight is stored in the chosen algorithm's layout.
    */
   conv?: 'auto' | 'direct';
   /** Check names and shapes and reserve buffers, without reading any data. */
@@ -46,7 +48,7 @@ export interface Linear {
 }
 
 export interface Conv3x3 {
-  /** [Cout, 9·Cin] with k = (ky·3 + kx)·Cin + ci (direct), or [16, Cout, Cin] Winograd-transformed. */
+  /** [Cout, 9·Cin] with k = (ky·3 + kx)·Cin + ci (direct), or [16 or 36, Cout, Cin] Winograd-transformed. */
   w: Tensor;
   b?: Tensor;
   cin: number;
@@ -144,11 +146,12 @@ export class ParamLoader {
     const data = await this.take(`${name}.weight`, [[cout, cin, 3, 3]]);
     const { format } = this.options;
     const algorithm = this.ctx.tuning?.convAlgorithm({ op: 'conv-algorithm', format, cin, cout, stride }) ?? this.convDefault ?? preferredConvAlgorithm(cin, stride);
-    const winograd = this.options.conv !== 'direct' && stride === 1 && algorithm === 'winograd';
+    const winograd = this.options.conv !== 'direct' && stride === 1 && algorithm !== 'direct';
     let w: Tensor;
     if (winograd) {
       const label = `${this.prefix}${name}.weight`;
-      w = data ? winogradWeight(this.ctx, data, cout, cin, format, label) : { ...this.ctx.reserveWeight([16 * cout, cin], format, label), shape: [16, cout, cin] };
+      const [n, make] = algorithm === 'winograd4' ? [36, winograd4Weight] : [16, winogradWeight];
+      w = data ? make(this.ctx, data, cout, cin, format, label) : { ...this.ctx.reserveWeight([n * cout, cin], format, label), shape: [n, cout, cin] };
       this.tensors.push(w);
     } else w = this.store([cout, 9 * cin], format, data && convWeightMatrix(data, cout, cin), `${name}.weight`);
     return { w, cin, cout, ...(bias ? { b: await this.vector(`${name}.bias`, cout) } : {}) };

@@ -1,7 +1,7 @@
 /**
  * The auto-tuner: for each recorded op shape, times the op's default configuration and a list of candidates
  * (engine/tune/candidates.ts) on this device, and keeps the fastest: GEMM tiles; for 3×3 convolutions the tile of
- * each algorithm and, per weight, direct vs Winograd; for attention the tile (key block, key groups, rows) and the
+ * each algorithm and, per weight, direct vs Winograd F(2×2) vs Winograd F(4×4); for attention the tile (key block, key groups, rows) and the
  * query chunk. The result is a `TuningTable` for this adapter.
  *
  * Method (llm.c's: validate, then time):
@@ -10,7 +10,8 @@
  *   ≤ `TUNE_TOLERANCE` (1e-4, the project's f32 tolerance; tiles and key groups only reorder f32 sums). A Winograd
  *   weight in a quantised format rounds other numbers than the direct weight does (G g Gᵀ instead of g), so the other
  *   algorithm's reference is checked against the default one with `CROSS_ALGORITHM_TOLERANCE` of its format. A
- *   candidate that fails is rejected and never timed.
+ *   candidate that fails is rejected and never timed; an algorithm that fails for any shape of a weight is not
+ *   chosen for it. F(4×4) is offered for f32 weights only (`WINOGRAD4_FORMATS`).
  * - Time: GPU timestamps summed over the call's dispatches where the context takes them, else wall time from
  *   submit to completion; the median of `repeat` runs after a first (compiling, validating) run. A candidate whose
  *   first timed run is 1.5× slower than the best so far is not run again.
@@ -26,9 +27,10 @@ import type { GpuContext } from '../gpu/context';
 import { relativeError } from './compare';
 import type { StorageFormat, Tensor } from '../gpu/tensor';
 import { attention, attentionChunks, DEFAULT_ATTENTION_BUDGET, untunedAttentionTile } from '../ops/attention';
-import { conv2d, conv2dOutputSize, convWeightMatrix, preferredConvAlgorithm, untunedConvTile, type ConvTile } from '../ops/conv2d';
+import { conv2d, conv2dOutputSize, convWeightMatrix, preferredConvAlgorithm, untunedConvTile, WINOGRAD_TILE, type ConvTile, type ConvWeightAlgorithm } from '../ops/conv2d';
 import { defaultGemmTile, linear, matmul, type GemmTile } from '../ops/gemm';
 import { winogradWeight } from '../ops/winograd';
+import { winograd4Weight } from '../ops/winograd4';
 import { packWeight } from '../quant/pack';
 import { attentionCandidates, attentionLimits, convCandidates, gemmCandidates } from './candidates';
 import type { RecordedShape } from './record';
@@ -39,6 +41,15 @@ export const TUNE_TOLERANCE = 1e-4;
 
 /** Winograd vs direct reference outputs: the weight formats' own rounding of differently transformed weights. */
 export const CROSS_ALGORITHM_TOLERANCE: Record<StorageFormat, number> = { f32: 1e-4, f16: 2e-3, int8: 2e-2, int4: 0.2 };
+
+/**
+ * Weight formats the tuner offers Winograd F(4×4, 3×3) for. Its transforms amplify the rounding of a quantised U
+ * about 13× more than F(2×2)'s: against the direct convolution of the same format (8×8×Cin→Cout, Cin = Cout of 32,
+ * 64 and 320, the tuner's data) F(4×4) is off by 5.5e-3 in f16, 0.14–0.18 in int8 and 1.9–2.4 in int4, where F(2×2)
+ * is off by 4e-4, 1e-2 and 0.15–0.18, so every quantised format fails `CROSS_ALGORITHM_TOLERANCE` and would only
+ * cost the search its compile time. In f32 it is off by 6e-7 to 7e-7 (1e-4 allowed).
+ */
+export const WINOGRAD4_FORMATS: readonly StorageFormat[] = ['f32'];
 
 const MIN_GAIN = 0.03;
 const EARLY_REJECT = 1.5;
@@ -235,20 +246,25 @@ function gemmProblem(ctx: GpuContext, s: GemmShape, exhaustive: boolean): Proble
   };
 }
 
-/** Both algorithms' problems for one conv shape (the default algorithm first), sharing input and weights. */
-function convProblems(ctx: GpuContext, s: ConvShape): { algorithm: 'direct' | 'winograd'; problem: Problem }[] {
+/** Every algorithm's problem for one conv shape (the default algorithm first), sharing input and weights. */
+export function convProblems(ctx: GpuContext, s: ConvShape): { algorithm: ConvWeightAlgorithm; problem: Problem }[] {
   const x = ctx.upload(random(s.batch * s.h * s.w * s.cin, 3), [s.batch, s.h, s.w, s.cin], 'tune.x');
   const oihw = random(s.cout * s.cin * 9, 4, 0.05);
   const bias = ctx.upload(random(s.cout, 5), [s.cout], 'tune.bias');
   const preferred = preferredConvAlgorithm(s.cin, s.stride);
-  const algorithms: ('direct' | 'winograd')[] = [preferred];
-  if (s.stride === 1 && s.padding === 'symmetric') algorithms.push(preferred === 'direct' ? 'winograd' : 'direct');
+  const algorithms: ConvWeightAlgorithm[] = [preferred];
+  if (s.stride === 1 && s.padding === 'symmetric') {
+    algorithms.push(preferred === 'direct' ? 'winograd' : 'direct');
+    if (WINOGRAD4_FORMATS.includes(s.format)) algorithms.push('winograd4');
+  }
   const [, outH, outW] = conv2dOutputSize([s.batch, s.h, s.w, s.cin], s.stride, s.upsample, s.padding);
   return algorithms.map((algorithm, i) => {
-    const rows = s.batch * (algorithm === 'winograd' ? Math.ceil(outH / 2) * Math.ceil(outW / 2) : outH * outW);
+    const side = algorithm === 'direct' ? 1 : WINOGRAD_TILE[algorithm];
+    const rows = s.batch * Math.ceil(outH / side) * Math.ceil(outW / side);
     const untuned = untunedConvTile(ctx.adapter, rows, s.cout);
     let w: Tensor;
     if (algorithm === 'winograd') w = winogradWeight(ctx, oihw, s.cout, s.cin, s.format, 'tune.w');
+    else if (algorithm === 'winograd4') w = winograd4Weight(ctx, oihw, s.cout, s.cin, s.format, 'tune.w');
     else {
       const p = packWeight(convWeightMatrix(oihw, s.cout, s.cin), s.cout, 9 * s.cin, s.format);
       w = ctx.weight([s.cout, 9 * s.cin], s.format, p.data, 'tune.w', p.scales);
@@ -302,6 +318,43 @@ function entryOf(shape: GemmShape | ConvShape | AttentionShape, r: SearchResult,
   return { shape, default: defaultConfig, chosen: r.best.config, defaultMs: r.defaultMs, ms: r.ms, tried: r.tried, rejected: r.rejected };
 }
 
+/**
+ * One conv weight (format, Cin, Cout, stride) over the model's shapes that use it: the time of each algorithm summed
+ * over them, on how many it was measured, the algorithms rejected for a wrong result, and whether the budget reached
+ * every shape.
+ */
+export interface ConvWeightTimes {
+  shape: ConvWeightShape;
+  shapes: number;
+  ms: Partial<Record<ConvWeightAlgorithm, number>>;
+  measured: Partial<Record<ConvWeightAlgorithm, number>>;
+  rejected: Set<ConvWeightAlgorithm>;
+  complete: boolean;
+}
+
+/**
+ * The weight's algorithm entry: the fastest algorithm measured on every one of its shapes and rejected on none, when
+ * it beats the default (`preferredConvAlgorithm`) by `MIN_GAIN`. None when the budget left a shape out, for stride 2
+ * (direct only), or when the default itself has no time for every shape.
+ */
+export function convAlgorithmEntry(g: ConvWeightTimes): TuningEntry | undefined {
+  const preferred = preferredConvAlgorithm(g.shape.cin, g.shape.stride);
+  const valid = (Object.keys(g.measured) as ConvWeightAlgorithm[]).filter((a) => g.measured[a] === g.shapes && !g.rejected.has(a));
+  if (!g.complete || g.shape.stride !== 1 || !valid.includes(preferred)) return undefined;
+  const defaultMs = g.ms[preferred]!;
+  const fastest = valid.reduce((best, a) => (g.ms[a]! < g.ms[best]! ? a : best), preferred);
+  const chosen = g.ms[fastest]! < defaultMs * (1 - MIN_GAIN) ? fastest : preferred;
+  return {
+    shape: g.shape,
+    default: { op: 'conv-algorithm', algorithm: preferred },
+    chosen: { op: 'conv-algorithm', algorithm: chosen },
+    defaultMs,
+    ms: g.ms[chosen]!,
+    tried: valid.length,
+    rejected: g.rejected.size,
+  };
+}
+
 /** Tunes every shape of `shapes` (from `recordModelShapes`, or made by hand) within the budget. */
 export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], options: TuneOptions): Promise<TuneResult> {
   const deadline = new Deadline(options.budgetMs, options.signal);
@@ -321,8 +374,7 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
     else work.set(key, { shape, key, count: r.count });
   }
   const queue = [...work.values()].sort((a, b) => shapeFlops(b.shape) * b.count - shapeFlops(a.shape) * a.count);
-  // Per conv weight (format, Cin, Cout, stride): model time with each algorithm, and whether every shape had both.
-  const weights = new Map<string, { shape: ConvWeightShape; ms: Record<'direct' | 'winograd', number>; complete: boolean }>();
+  const weights = new Map<string, ConvWeightTimes>();
   let done = 0;
   let skipped = 0;
   const report = (r?: RecordedShape, entry?: TuningEntry) =>
@@ -372,7 +424,8 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
     } else if (s.op === 'conv') {
       const weightShape: ConvWeightShape = { op: 'conv-algorithm', format: s.format, cin: s.cin, cout: s.cout, stride: s.stride };
       const wkey = shapeKey(weightShape);
-      const group = weights.get(wkey) ?? { shape: weightShape, ms: { direct: 0, winograd: 0 }, complete: true };
+      const group = weights.get(wkey) ?? { shape: weightShape, shapes: 0, ms: {}, measured: {}, rejected: new Set(), complete: true };
+      group.shapes++;
       weights.set(wkey, group);
       // A weight's algorithm is chosen only from every one of its shapes timed with both algorithms.
       group.complete &&= !slice.stop;
@@ -381,16 +434,19 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
       const group = weights.get(shapeKey({ op: 'conv-algorithm', format: s.format, cin: s.cin, cout: s.cout, stride: s.stride }))!;
       const problems = convProblems(ctx, s);
       let reference: Float32Array | undefined;
-      const measured = new Set<string>();
       try {
         for (const { algorithm, problem } of problems) {
           const check = reference && ((values: Float32Array) => relativeError(values, reference!) <= CROSS_ALGORITHM_TOLERANCE[s.format]);
           const result = await searchProblem(ctx, problem, slice, { ...searchOptions, ...(check ? { check } : {}) });
-          if (!result) continue;
+          if (!result) {
+            if (slice.stop) group.complete = false;
+            else group.rejected.add(algorithm);
+            continue;
+          }
           won(result);
           reference ??= result.reference;
-          measured.add(algorithm);
-          group.ms[algorithm] += result.ms * r.count;
+          group.measured[algorithm] = (group.measured[algorithm] ?? 0) + 1;
+          group.ms[algorithm] = (group.ms[algorithm] ?? 0) + result.ms * r.count;
           const shape: ConvShape = { ...s, algorithm };
           const e = entryOf(shape, result, problem.default.config);
           table.entries[shapeKey(shape)] = e;
@@ -399,7 +455,6 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
       } finally {
         for (const { problem } of problems) problem.dispose();
       }
-      if (measured.size < problems.length) group.complete = false;
     }
     if (entry) table.entries[r.key] = entry;
     else skipped++;
@@ -409,19 +464,8 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
   }
 
   for (const g of weights.values()) {
-    const preferred = preferredConvAlgorithm(g.shape.cin, g.shape.stride);
-    const other = preferred === 'direct' ? 'winograd' : 'direct';
-    if (!g.complete || g.shape.stride !== 1) continue;
-    const better = g.ms[other] < g.ms[preferred] * (1 - MIN_GAIN);
-    table.entries[shapeKey(g.shape)] = {
-      shape: g.shape,
-      default: { op: 'conv-algorithm', algorithm: preferred },
-      chosen: { op: 'conv-algorithm', algorithm: better ? other : preferred },
-      defaultMs: g.ms[preferred],
-      ms: better ? g.ms[other] : g.ms[preferred],
-      tried: 2,
-      rejected: 0,
-    };
+    const entry = convAlgorithmEntry(g);
+    if (entry) table.entries[shapeKey(g.shape)] = entry;
   }
   const stopped = deadline.stop;
   return { table, skipped, elapsedMs: deadline.elapsedMs, ...(stopped ? { stopped } : {}) };

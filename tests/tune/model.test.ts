@@ -1,19 +1,20 @@
 /**
  * A tuning table is used by a model run: the tiny UNet, opened through the pipeline with a table that gives every
- * recorded shape a configuration other than the default (GEMM and conv tiles, the other conv algorithm, another
- * attention tile), takes each of them and still matches the reference output.
+ * recorded shape a configuration other than the default (GEMM and conv tiles, another conv algorithm — Winograd
+ * F(4×4) for every other weight —, another attention tile), takes each of them and still matches the reference
+ * output.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelFolder } from '../../cli/model-folder';
 import { GpuContext } from '../../engine/gpu/context';
 import { createPlanDevice } from '../../engine/gpu/plan-device';
 import { UNet } from '../../engine/models/unet';
-import { preferredConvAlgorithm, type ConvTile } from '../../engine/ops/conv2d';
+import { preferredConvAlgorithm, type ConvTile, type ConvWeightAlgorithm } from '../../engine/ops/conv2d';
 import type { GemmTile } from '../../engine/ops/gemm';
 import { StableDiffusion } from '../../engine/pipeline';
 import { attentionCandidates } from '../../engine/tune/candidates';
 import { ShapeRecorder } from '../../engine/tune/record';
-import type { AttentionShape, ConvShape, ConvWeightShape, GemmShape, OpTuning } from '../../engine/tune/shapes';
+import { shapeKey, type AttentionShape, type ConvShape, type ConvWeightShape, type GemmShape, type OpTuning } from '../../engine/tune/shapes';
 import { emptyTable, TableTuning, type TunedConfig } from '../../engine/tune/table';
 import { cases, tensor, TINY_MODEL, toNchw, toNhwc } from '../models/fixtures';
 import { expectClose, gpuContext } from '../helpers/gpu';
@@ -26,6 +27,7 @@ const CONV_TILE: ConvTile = { tm: 32, tn: 32, tk: 16, rm: 8 };
 /** Counts the lookups a table answered, per op. */
 class CountingTuning implements OpTuning {
   readonly hits = { gemm: 0, conv: 0, 'conv-algorithm': 0, attention: 0 };
+  readonly convAlgorithms = new Set<ConvWeightAlgorithm>();
   constructor(private readonly inner: OpTuning) {}
   private count<T>(op: keyof CountingTuning['hits'], v: T | undefined): T | undefined {
     if (v !== undefined) this.hits[op]++;
@@ -35,6 +37,7 @@ class CountingTuning implements OpTuning {
     return this.count('gemm', this.inner.gemm(s));
   }
   conv(s: ConvShape) {
+    this.convAlgorithms.add(s.algorithm);
     return this.count('conv', this.inner.conv(s));
   }
   convAlgorithm(s: ConvWeightShape) {
@@ -77,21 +80,25 @@ describe('a tuning table in a model run', () => {
     const kv = dry.crossKV(planCtx, planCtx.empty(c.encoder_hidden_states.shape, 'text'));
     dry.forward(planCtx, planCtx.empty([b, h, w, ch], 'sample'), c.timestep, kv);
     const table = emptyTable(ctx.adapter);
+    let weights = 0;
     for (const { shape, key } of recorder.shapes()) {
       let chosen: TunedConfig;
       if (shape.op === 'gemm') chosen = { op: 'gemm', tile: GEMM_TILE };
       else if (shape.op === 'conv') chosen = { op: 'conv', tile: CONV_TILE };
       else if (shape.op === 'conv-algorithm') {
         if (shape.stride !== 1) continue;
-        chosen = { op: 'conv-algorithm', algorithm: preferredConvAlgorithm(shape.cin, shape.stride) === 'winograd' ? 'direct' : 'winograd' };
+        const other = preferredConvAlgorithm(shape.cin, shape.stride) === 'winograd' ? 'direct' : 'winograd';
+        chosen = { op: 'conv-algorithm', algorithm: weights++ % 2 ? 'winograd4' : other };
       } else chosen = { op: 'attention', tile: attentionCandidates(ctx, shape.headDim, shape.tk)[0]! };
       table.entries[key] = { shape, default: chosen, chosen, defaultMs: 1, ms: 1, tried: 1, rejected: 0 };
     }
-    // Conv entries for the flipped algorithms, which the recording (default algorithms) did not see.
+    // Conv entries for the other algorithms, which the recording (default algorithms) did not see.
     for (const e of Object.values(table.entries)) {
       if (e.shape.op !== 'conv' || e.shape.stride !== 1 || e.shape.padding !== 'symmetric') continue;
-      const shape: ConvShape = { ...e.shape, algorithm: e.shape.algorithm === 'direct' ? 'winograd' : 'direct' };
-      table.entries[`conv:${shape.format}:${shape.algorithm}:${shape.batch}x${shape.h}x${shape.w}x${shape.cin}>${shape.cout}:s1${shape.upsample ? ':up' : ''}`] = { ...e, shape };
+      for (const algorithm of ['direct', 'winograd', 'winograd4'] as const) {
+        const shape: ConvShape = { ...e.shape, algorithm };
+        table.entries[shapeKey(shape)] ??= { ...e, shape };
+      }
     }
 
     const sd = await StableDiffusion.open(ctx, folder, { format: 'f32', tuning: table });
@@ -104,5 +111,7 @@ describe('a tuning table in a model run', () => {
     const kinds = new Set(recorder.shapes().map((s) => s.shape.op));
     for (const op of kinds) expect(counting.hits[op], op).toBeGreaterThan(0);
     expect(counting.hits.conv).toBe(recorder.shapes().filter((s) => s.shape.op === 'conv').reduce((n, s) => n + s.count, 0));
+    // The table's algorithm reached the loader: layers loaded F(4×4) weights, and the others theirs.
+    expect([...counting.convAlgorithms].sort()).toEqual(['direct', 'winograd', 'winograd4']);
   });
 });

@@ -8,8 +8,19 @@ import type { GpuContext } from '../../engine/gpu/context';
 import type { Tensor } from '../../engine/gpu/tensor';
 import { DEFAULT_GEMM_TILE, linear, type GemmTile } from '../../engine/ops/gemm';
 import { packWeight } from '../../engine/quant/pack';
-import { shapeKey, type GemmShape } from '../../engine/tune/shapes';
-import { Deadline, searchProblem, tune, type Problem, type Trial } from '../../engine/tune/tuner';
+import { shapeKey, type ConvShape, type ConvWeightShape, type GemmShape } from '../../engine/tune/shapes';
+import { relativeError } from '../../engine/tune/compare';
+import {
+  convAlgorithmEntry,
+  convProblems,
+  CROSS_ALGORITHM_TOLERANCE,
+  Deadline,
+  searchProblem,
+  tune,
+  type ConvWeightTimes,
+  type Problem,
+  type Trial,
+} from '../../engine/tune/tuner';
 import { gpuContext, randomArray } from '../helpers/gpu';
 
 // The small tile the GEMM tests use, so its pipeline is one SwiftShader compiles quickly.
@@ -85,5 +96,56 @@ describe('tuner search', () => {
     expect(Object.keys(result.table.entries)).toEqual([]);
     expect(result.skipped).toBe(2);
     expect(result.table.adapter.vendor).toBe(ctx.adapter.vendor);
+  });
+
+  it('offers Winograd F(4×4) for f32 weights, whose output passes the cross-algorithm check, and not for quantised ones', async () => {
+    const ctx = await gpuContext();
+    const shape: ConvShape = { op: 'conv', format: 'f32', algorithm: 'winograd', batch: 2, h: 9, w: 7, cin: 32, cout: 24, stride: 1, upsample: true, padding: 'symmetric' };
+    const problems = convProblems(ctx, shape);
+    expect(problems.map((p) => p.algorithm)).toEqual(['winograd', 'direct', 'winograd4']);
+    const outputs: Float32Array[] = [];
+    for (const { problem } of problems) {
+      const out = problem.default.run();
+      outputs.push(await ctx.read(out));
+      ctx.release(out);
+      problem.dispose();
+    }
+    expect(relativeError(outputs[2]!, outputs[0]!)).toBeLessThanOrEqual(CROSS_ALGORITHM_TOLERANCE.f32);
+    const f16 = convProblems(ctx, { ...shape, format: 'f16' });
+    expect(f16.map((p) => p.algorithm)).toEqual(['winograd', 'direct']);
+    for (const { problem } of f16) problem.dispose();
+  });
+});
+
+describe('conv algorithm choice', () => {
+  const shape: ConvWeightShape = { op: 'conv-algorithm', format: 'f32', cin: 64, cout: 64, stride: 1 };
+  const times = (over: Partial<ConvWeightTimes>): ConvWeightTimes => ({
+    shape,
+    shapes: 2,
+    ms: { winograd: 10, direct: 20, winograd4: 6 },
+    measured: { winograd: 2, direct: 2, winograd4: 2 },
+    rejected: new Set(),
+    complete: true,
+    ...over,
+  });
+
+  it('takes the fastest algorithm measured on every shape of the weight', () => {
+    const e = convAlgorithmEntry(times({}));
+    expect(e?.chosen).toEqual({ op: 'conv-algorithm', algorithm: 'winograd4' });
+    expect(e?.default).toEqual({ op: 'conv-algorithm', algorithm: 'winograd' });
+    expect([e?.defaultMs, e?.ms, e?.tried, e?.rejected]).toEqual([10, 6, 3, 0]);
+  });
+
+  it('passes over an algorithm rejected on a shape, or not measured on all of them', () => {
+    const rejected = convAlgorithmEntry(times({ rejected: new Set(['winograd4']), measured: { winograd: 2, direct: 2, winograd4: 1 } }));
+    expect(rejected?.chosen).toEqual({ op: 'conv-algorithm', algorithm: 'winograd' });
+    expect([rejected?.tried, rejected?.rejected]).toEqual([2, 1]);
+    expect(convAlgorithmEntry(times({ measured: { winograd: 2, direct: 2, winograd4: 1 } }))?.chosen).toEqual({ op: 'conv-algorithm', algorithm: 'winograd' });
+  });
+
+  it('keeps the default unless another beats it by the minimum gain, and decides nothing on an incomplete search', () => {
+    expect(convAlgorithmEntry(times({ ms: { winograd: 10, direct: 20, winograd4: 9.9 } }))?.chosen).toEqual({ op: 'conv-algorithm', algorithm: 'winograd' });
+    expect(convAlgorithmEntry(times({ complete: false }))).toBeUndefined();
+    expect(convAlgorithmEntry(times({ measured: { winograd: 1, direct: 2, winograd4: 2 } }))).toBeUndefined();
   });
 });
