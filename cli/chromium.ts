@@ -15,6 +15,8 @@ export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
 export interface ExtensionBrowser {
   context: BrowserContext;
   extensionId: string;
+  /** The fresh profile's folder (removed by `close`). */
+  profile: string;
   open(path: string): Promise<Page>;
   close(): Promise<void>;
 }
@@ -66,6 +68,7 @@ export async function launchWithExtension(extraArgs: string[], headless = true):
   return {
     context,
     extensionId,
+    profile,
     async open(path) {
       const page = await context.newPage();
       await page.goto(`chrome-extension://${extensionId}/${path}`);

@@ -94,7 +94,7 @@ describe('a hostile page', () => {
     const outside = requests.map((r) => r.url()).filter((url) => !url.startsWith(extension) && url !== 'https://page.test/');
     expect(outside).toEqual([]);
     // The recorder saw the popup load its code. Playwright does not report the offscreen document's or the service
-    // worker's requests; that their code names no other host is checked on the build (security.test.ts).
+    // worker's requests: network.test.ts records those, and security.test.ts checks their code names no other host.
     expect(requests.some((r) => r.url().startsWith(`${extension}chunks/popup-`))).toBe(true);
   });
 });
