@@ -10,7 +10,8 @@
  * the same arithmetic as the whole image (GroupNorm statistics over all bands, convolutions reading their neighbours'
  * rows), so the image equals the whole-image decode up to f32 rounding (Winograd tiles and statistics chunks fall
  * elsewhere), unlike diffusers' tiled decode, which normalises and blends tiles. The mid block's attention runs at
- * latent resolution, whole.
+ * latent resolution, whole. The encoder likewise runs its first down blocks on bands where they would not fit (SD
+ * 1.5 above 512×512), band heights a multiple of 2^blocks so each downsampling halves every band.
  *
  * Scaling by `scaling_factor` is the pipeline's business, as in diffusers. The encoder's downsampling pads only
  * the bottom and right edges (diffusers pads (0, 1, 0, 1) and convolves without padding), which the convolution
@@ -24,7 +25,7 @@ import { conv2d } from '../ops/conv2d';
 import { linear } from '../ops/gemm';
 import { groupNorm } from '../ops/group-norm';
 import { WINOGRAD_WORKSPACE_BYTES } from '../ops/winograd';
-import { bandHeights, fillHalo, joinRows, mapWithHalo, normBands, releaseBands, splitRows, withHalo, type Band } from './bands';
+import { bandHeights, fillHalo, joinRows, mapWithHalo, normBands, releaseBands, rowsOf, splitRows, withHalo, type Band } from './bands';
 import { ResnetBlock, VaeAttention, type ConvRunOptions } from './blocks';
 import type { VaeConfig } from './config';
 import { ParamLoader, type Conv3x3, type Linear, type LoadOptions, type Norm, type ParamSource } from './params';
@@ -61,12 +62,17 @@ function step(ctx: GpuContext, x: Tensor, f: (x: Tensor) => Tensor): Tensor {
   return y;
 }
 
-export interface DecodeOptions {
+export interface CodecOptions {
   /**
-   * The largest buffer the decode may create, in bytes; default (and at most) the device's binding limit. Up blocks
-   * whose tensors would be larger run on row bands; tests pass less to make small models band.
+   * The largest buffer the decode or encode may create, in bytes; default (and at most) the device's binding limit.
+   * Blocks whose tensors would be larger run on row bands; tests pass less to make small models band.
    */
   maxBufferBytes?: number;
+}
+
+/** Whether a [rows, width, c] f32 tensor's pooled buffer stays within `budget` bytes. */
+function fitsWithin(ctx: GpuContext, budget: number): (rows: number, width: number, c: number) => boolean {
+  return (rows, width, c) => pooledBytes(rows * width * c * 4, ctx.maxBindingBytes) <= budget;
 }
 
 /** Where a decode goes banded: from up block `start` on, with bands of `heights` rows at that block's input. */
@@ -76,6 +82,7 @@ interface BandPlan {
 }
 
 type UpBlock = { resnets: ResnetBlock[]; upsample?: Conv3x3 };
+type DownBlock = { resnets: ResnetBlock[]; downsample?: Conv3x3 };
 
 export class VaeDecoder {
   private constructor(
@@ -121,7 +128,7 @@ export class VaeDecoder {
   }
 
   /** z: unscaled latents NHWC [B, h, w, latent] → image NHWC [B, 8h, 8w, 3] (about [-1, 1]). */
-  decode(ctx: GpuContext, z: Tensor, opts: DecodeOptions = {}): Tensor {
+  decode(ctx: GpuContext, z: Tensor, opts: CodecOptions = {}): Tensor {
     if (z.shape.length !== 4 || z.shape[3] !== this.config.latentChannels) {
       throw new ShapeError(`VAE decoder: latents ${z.shape.join('×')} must be [B, h, w, ${this.config.latentChannels}]`);
     }
@@ -197,7 +204,7 @@ export class VaeDecoder {
   private bandPlan(ctx: GpuContext, h: number, w: number, budget: number): BandPlan | undefined {
     const ch = this.config.blockOutChannels;
     const last = ch.length - 1;
-    const fits = (rows: number, width: number, c: number) => pooledBytes(rows * width * c * 4, ctx.maxBindingBytes) <= budget;
+    const fits = fitsWithin(ctx, budget);
     const blocks = this.up.map((block, i) => ({ cin: ch[last - Math.max(0, i - 1)]!, cout: ch[last - i]!, scale: 2 ** i, upsample: block.upsample !== undefined }));
     // Rows of the block's input and upsampled output (when it has one) for n input rows, and whether they fit.
     const blockFits = (b: (typeof blocks)[number], rows: (n: number) => number, n: number) =>
@@ -232,7 +239,7 @@ export class VaeEncoder {
     readonly config: VaeConfig,
     private readonly loader: ParamLoader,
     private readonly convIn: Conv3x3,
-    private readonly down: { resnets: ResnetBlock[]; downsample?: Conv3x3 }[],
+    private readonly down: DownBlock[],
     private readonly mid: Mid,
     private readonly normOut: Norm,
     private readonly convOut: Conv3x3,
@@ -270,23 +277,104 @@ export class VaeEncoder {
   }
 
   /** image NHWC [B, H, W, 3] in [-1, 1] (H, W multiples of 8) → moments [B, H/8, W/8, 2·latent]: mean, then logvar. */
-  encode(ctx: GpuContext, image: Tensor): Tensor {
+  encode(ctx: GpuContext, image: Tensor, opts: CodecOptions = {}): Tensor {
     const factor = 2 ** (this.config.blockOutChannels.length - 1);
-    const [, h, w, c] = image.shape as [number, number, number, number];
+    const [batch, h, w, c] = image.shape as [number, number, number, number];
     if (image.shape.length !== 4 || c !== this.config.inChannels || h % factor || w % factor) {
       throw new ShapeError(`VAE encoder: image ${image.shape.join('×')} must be [B, H, W, ${this.config.inChannels}] with H and W multiples of ${factor}`);
     }
-    let x = conv2d(ctx, image, this.convIn.w, { bias: this.convIn.b });
-    for (const block of this.down) {
-      for (const resnet of block.resnets) x = step(ctx, x, (t) => resnet.forward(ctx, t, undefined));
-      const conv = block.downsample;
-      if (conv) x = step(ctx, x, (t) => conv2d(ctx, t, conv.w, { bias: conv.b, stride: 2, padding: 'bottom-right' }));
+    const budget = Math.min(opts.maxBufferBytes ?? ctx.maxBindingBytes, ctx.maxBindingBytes);
+    const conv = { workspaceBytes: largestRequest(Math.min(budget, WINOGRAD_WORKSPACE_BYTES)) };
+    const plan = this.bandPlan(ctx, h, w, budget);
+    if (!plan) return this.back(ctx, conv2d(ctx, image, this.convIn.w, { ...conv, bias: this.convIn.b }), 0, conv);
+    // Banded: one image at a time; the first `plan.end` down blocks on row bands, the rest whole.
+    const moments = 2 * this.config.latentChannels;
+    const out = ctx.empty([batch, h / factor, w / factor, moments], 'vae moments');
+    const imageBytes = h * w * c * 4;
+    for (let b = 0; b < batch; b++) {
+      const one = { ...image, shape: [1, h, w, c], byteOffset: image.byteOffset + b * imageBytes, byteLength: imageBytes };
+      const pixels = splitRows(ctx, one, plan.heights);
+      fillHalo(ctx, pixels);
+      let x = mapWithHalo(pixels, (t) => conv2d(ctx, t, this.convIn.w, { ...conv, bias: this.convIn.b }));
+      releaseBands(ctx, pixels);
+      for (const block of this.down.slice(0, plan.end)) x = this.downBands(ctx, block, x, conv);
+      const [, , width, channels] = x[0]!.tensor.shape as [number, number, number, number];
+      const whole = ctx.empty([1, x.reduce((n, band) => n + band.rows, 0), width, channels], 'vae encoder');
+      joinRows(ctx, x, whole, 0);
+      releaseBands(ctx, x);
+      const mb = this.back(ctx, whole, plan.end, conv);
+      ctx.copy(mb, 0, out, b * mb.byteLength, mb.byteLength);
+      ctx.release(mb);
     }
-    x = step(ctx, x, (t) => runMid(ctx, this.mid, t));
+    return out;
+  }
+
+  /** Down blocks from `first` on, the mid block and the output layers, on the whole tensor; releases x. */
+  private back(ctx: GpuContext, x: Tensor, first: number, conv: ConvRunOptions): Tensor {
+    for (const block of this.down.slice(first)) {
+      for (const resnet of block.resnets) x = step(ctx, x, (t) => resnet.forward(ctx, t, undefined, {}, conv));
+      const down = block.downsample;
+      if (down) x = step(ctx, x, (t) => conv2d(ctx, t, down.w, { bias: down.b, stride: 2, padding: 'bottom-right' }));
+    }
+    x = step(ctx, x, (t) => runMid(ctx, this.mid, t, conv));
     x = step(ctx, x, (t) => groupNorm(ctx, t, this.normOut.gamma, this.normOut.beta, { groups: this.config.normNumGroups, eps: EPS, silu: true }));
-    x = step(ctx, x, (t) => conv2d(ctx, t, this.convOut.w, { bias: this.convOut.b }));
+    x = step(ctx, x, (t) => conv2d(ctx, t, this.convOut.w, { ...conv, bias: this.convOut.b }));
     const quant = this.quant;
     return quant ? step(ctx, x, (t) => linear(ctx, t, quant.w, { bias: quant.b })) : x;
+  }
+
+  /**
+   * One down block on row bands; releases x. The downsampling (stride 2, zeros below and right) of a band of n rows
+   * (n even) reads its rows and the first row of the band below: n/2 rows, written inside a new band's buffer.
+   */
+  private downBands(ctx: GpuContext, block: DownBlock, x: Band[], conv: ConvRunOptions): Band[] {
+    for (const resnet of block.resnets) {
+      const next = resnet.forwardBands(ctx, x, conv);
+      releaseBands(ctx, x);
+      x = next;
+    }
+    const down = block.downsample;
+    if (!down) return x;
+    fillHalo(ctx, x);
+    const out = x.map((band) => {
+      const width = band.tensor.shape[2]!;
+      const rows = band.rows / 2;
+      const tensor = ctx.empty([1, rows + 2, width / 2, down.w.shape[0]!], 'downsample band');
+      conv2d(ctx, rowsOf(band.tensor, band.pad, band.rows + 1), down.w, { bias: down.b, stride: 2, padding: 'bottom-right', out: rowsOf(tensor, 1, rows) });
+      return { tensor, rows, pad: 1 };
+    });
+    releaseBands(ctx, x);
+    return out;
+  }
+
+  /**
+   * Whether the encode of an h×w image needs bands under `budget` bytes per buffer: none when every down block's
+   * tensors fit whole; else the down blocks before the first whose tensors all fit (and every one after) run on
+   * bands, as few as keep each band's buffer within the budget, their heights multiples of 2^blocks so that every
+   * downsampling halves each band.
+   */
+  private bandPlan(ctx: GpuContext, h: number, w: number, budget: number): { end: number; heights: number[] } | undefined {
+    const ch = this.config.blockOutChannels;
+    const fits = fitsWithin(ctx, budget);
+    const blocks = this.down.map((block, i) => ({ cin: ch[Math.max(0, i - 1)]!, cout: ch[i]!, scale: 2 ** i, downsample: block.downsample !== undefined }));
+    const blockFits = (b: (typeof blocks)[number], rows: (n: number) => number, n: number) =>
+      fits(rows(n), w / b.scale, b.cin) && fits(rows(n), w / b.scale, b.cout) && (!b.downsample || fits(rows(n / 2), w / (2 * b.scale), b.cout));
+    let end = blocks.length;
+    while (end > 0 && blocks.slice(end - 1).every((b) => blockFits(b, (n) => n, h / b.scale))) end--;
+    if (end === 0) return undefined;
+    const align = ctx.device.limits.minStorageBufferOffsetAlignment;
+    const widths = blocks.slice(0, end).flatMap((b) => [[w / b.scale, b.cin], [w / b.scale, b.cout], [w / (2 * b.scale), b.cout]]);
+    for (const [width, c] of [[w, this.config.inChannels], ...widths] as const) {
+      if ((width! * c! * 4) % align) {
+        throw new ShapeError(`VAE encoder: an image ${w} pixels wide is too large for one GPU buffer and cannot be split into row bands (${width}·${c} floats per row is not a multiple of ${align / 4}); choose a width that is a multiple of 64`);
+      }
+    }
+    const unit = 2 ** blocks.slice(0, end).filter((b) => b.downsample).length;
+    for (let count = 1; count <= h / unit; count++) {
+      const n = Math.ceil(h / unit / count) * unit;
+      if (blocks.slice(0, end).every((b) => blockFits(b, (m) => m + 4, n / b.scale))) return { end, heights: bandHeights(h / unit, count).map((u) => u * unit) };
+    }
+    throw new BufferTooLargeError(`VAE encoder: one row band of a ${w}-pixel-wide image`, (unit + 4) * w * ch[0]! * 4, budget);
   }
 
   destroy(): void {

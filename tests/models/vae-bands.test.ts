@@ -9,11 +9,11 @@ import { TINY_MODEL } from './fixtures';
 const TOL = 1e-5;
 const KIB = 1024;
 
-describe('VAE decode on row bands (engine/models/bands.ts)', () => {
+describe('VAE decode and encode on row bands (engine/models/bands.ts)', () => {
   const folder = new ModelFolder(TINY_MODEL);
   afterAll(() => folder.close());
 
-  it('equals the whole-image decode with no buffer over a forced 160 KiB limit (2 images of 72×64, uneven bands)', async () => {
+  it('decodes as the whole image does with no buffer over a forced 160 KiB limit (2 images of 72×64, uneven bands)', async () => {
     const ctx = await gpuContext();
     const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
     const decoder = await sd.decoderStage();
@@ -34,6 +34,31 @@ describe('VAE decode on row bands (engine/models/bands.ts)', () => {
     expect(banded.largest).toBeLessThanOrEqual(160 * KIB);
     expectClose(banded.pixels, whole.pixels, TOL, 'banded image');
     ctx.release(z);
+    sd.unload();
+    expect(ctx.memory().inUseBytes).toBe(0);
+  });
+
+  it('encodes as the whole image does with no buffer over a forced 140 KiB limit (2 images of 72×64)', async () => {
+    const ctx = await gpuContext();
+    const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
+    const encoder = await sd.encoderStage();
+    // Down blocks 0 and 1 (72×64×16 and 36×32×32 floats: 288 and 144 KiB) run on 3 bands of 24 rows, a multiple of
+    // 4 so both downsamplings halve every band; the rest runs whole.
+    const image = ctx.upload(randomArray(2 * 72 * 64 * 3, 72), [2, 72, 64, 3], 'image');
+    const run = async (maxBufferBytes?: number) => {
+      ctx.pool.trim();
+      ctx.resetPeaks();
+      const moments = encoder.encode(ctx, image, maxBufferBytes ? { maxBufferBytes } : {});
+      const values = await ctx.read(moments);
+      ctx.release(moments);
+      return { values, largest: ctx.memory().largestBytes };
+    };
+    const whole = await run();
+    const banded = await run(140 * KIB);
+    expect(whole.largest).toBeGreaterThan(140 * KIB);
+    expect(banded.largest).toBeLessThanOrEqual(140 * KIB);
+    expectClose(banded.values, whole.values, TOL, 'banded moments');
+    ctx.release(image);
     sd.unload();
     expect(ctx.memory().inUseBytes).toBe(0);
   });
