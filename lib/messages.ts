@@ -45,7 +45,7 @@ export interface ModelInfo {
   /** The size the model was trained at. */
   width: number;
   height: number;
-  /** Widths and heights the popup offers, ascending; all multiples of the model's latent grid. */
+  /** Widths and heights the popup offers, ascending; all multiples of the model's VAE factor (8 for SD). */
   sizes: number[];
   /** The scheduler the model folder names. */
   defaultScheduler: SchedulerName;
