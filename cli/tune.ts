@@ -1,6 +1,8 @@
 /**
  * The auto-tuner on the command line: `npm run tune -- --model <diffusers folder> [--width W --height H]
- * [--budget-seconds S] [--out FILE]`, or `--ops-bench` for the shapes of `npm run bench -- ops`. It records the
+ * [--budget-seconds S] [--out FILE]`, or `--ops-bench` for the shapes of `npm run bench -- ops`. A folder with only
+ * a UNet (no model_index.json or vae/, such as ../shared/bench/bench-unet) is recorded as one UNet evaluation at the
+ * size of its case.json, f32 weights by default, as `npm run bench -- unet` and `ort` run it. It records the
  * model's op shapes without running it (engine/tune/record.ts), searches each op's configurations on this machine's
  * adapter within the budget (engine/tune/tuner.ts), prints the choices and merges them into the tuning cache file
  * that `npm run generate` and `npm run bench` read.
@@ -12,7 +14,7 @@ import { EngineError } from '../engine/gpu/errors';
 import { nodeGpu } from '../engine/gpu/node-gpu';
 import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
 import { parseUNetConfig, parseVaeConfig } from '../engine/models/config';
-import { recordModelShapes, type RecordedShape } from '../engine/tune/record';
+import { recordModelShapes, recordUNetShapes, type RecordedShape } from '../engine/tune/record';
 import { describeShape } from '../engine/tune/shapes';
 import { describeConfig, mergeTable, tableFor } from '../engine/tune/table';
 import { tune } from '../engine/tune/tuner';
@@ -23,8 +25,13 @@ import { defaultTuningPath, readTuningCache, writeTuningCache } from './tuning-f
 const USAGE = `Usage: npm run tune -- (--model <diffusers folder> | --ops-bench) [options]
 
   --width W --height H      image size whose shapes to tune (default: the model's native size)
-  --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: weight format the model will run with (default f16)
+  --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: weight format the model will run with (default f16;
+                            f32 for a UNet-only folder, as the bench runs it)
   --no-guidance             shapes for guidance ≤ 1 (batch 1) instead of classifier-free guidance (batch 2)
+
+A UNet-only folder (unet/ without model_index.json or vae/, e.g. ../shared/bench/bench-unet) is tuned for one UNet
+evaluation with the batch, latent size and text length of its case.json (without one: batch 2, or 1 with
+--no-guidance, the config's sample size and 77 tokens).
   --budget-seconds S        stop searching after S seconds; untuned shapes keep their defaults (default 300)
   --repeat N                timed runs per configuration, median (default 3)
   --exhaustive              time every valid tile, not the short lists
@@ -38,6 +45,56 @@ function positive(value: string | undefined, name: string, fallback: number): nu
   const n = Number(value);
   if (!(n > 0)) throw new UsageError(`--${name} must be a positive number, not "${value}".`);
   return n;
+}
+
+interface ShapeOptions {
+  width?: string;
+  height?: string;
+  weights?: string;
+  'no-guidance'?: boolean;
+}
+
+/** The batch, latent size and text length of a UNet-only folder's case.json (the bench's), or the config's defaults. */
+async function unetCaseSize(folder: ModelFolder, guidance: boolean): Promise<{ batch: number; height: number; width: number; textTokens: number }> {
+  const caseJson = await folder.text('case.json');
+  if (caseJson !== undefined) {
+    const c = JSON.parse(caseJson) as { sample?: { shape?: number[] }; encoder_hidden_states?: { shape?: number[] } };
+    const [batch, , height, width] = c.sample?.shape ?? [];
+    const tokens = c.encoder_hidden_states?.shape?.[1];
+    if (batch && height && width && tokens) return { batch, height, width, textTokens: tokens };
+    throw new UsageError(`${folder.path}/case.json has no sample.shape [B, C, H, W] and encoder_hidden_states.shape [B, T, D].`);
+  }
+  const unet = parseUNetConfig((await folder.text('unet/config.json')) ?? '{}', 'unet/config.json');
+  return { batch: guidance ? 2 : 1, height: unet.sampleSize, width: unet.sampleSize, textTokens: 77 };
+}
+
+/** The op shapes of the model in `path`: a whole pipeline's generation, or one evaluation of a UNet-only folder. */
+async function modelShapes(path: string, values: ShapeOptions): Promise<RecordedShape[]> {
+  const folder = new ModelFolder(path);
+  try {
+    const count = (shapes: RecordedShape[]) => shapes.filter((s) => s.shape.op !== 'conv-algorithm').length;
+    if ((await folder.text('model_index.json')) === undefined && (await folder.text('vae/config.json')) === undefined) {
+      if (values.width !== undefined || values.height !== undefined) {
+        throw new UsageError('--width and --height are image sizes of a pipeline folder; a UNet-only folder is tuned at the size of its case.json.');
+      }
+      const format = (values.weights ?? 'f32') as StorageFormat;
+      const size = await unetCaseSize(folder, !values['no-guidance']);
+      const shapes = await recordUNetShapes(folder, { ...size, format });
+      console.log(`UNet ${path}: batch ${size.batch}, ${size.height}×${size.width} latents, ${size.textTokens} text tokens, ${format} weights: ${count(shapes)} op shapes.`);
+      return shapes;
+    }
+    const format = (values.weights ?? 'f16') as StorageFormat;
+    const unet = parseUNetConfig((await folder.text('unet/config.json')) ?? '{}', 'unet/config.json');
+    const vae = parseVaeConfig((await folder.text('vae/config.json')) ?? '{}', 'vae/config.json');
+    const native = unet.sampleSize * 2 ** (vae.blockOutChannels.length - 1);
+    const width = positive(values.width, 'width', native);
+    const height = positive(values.height, 'height', native);
+    const shapes = await recordModelShapes(folder, { width, height, format, guidance: !values['no-guidance'] });
+    console.log(`Model ${path} at ${width}×${height}, ${format} weights: ${count(shapes)} op shapes.`);
+    return shapes;
+  } finally {
+    await folder.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -63,28 +120,15 @@ async function main(): Promise<void> {
     return;
   }
   if (!values.model === !values['ops-bench']) throw new UsageError('Give either --model <diffusers folder> or --ops-bench.');
-  const format = (values.weights ?? 'f16') as StorageFormat;
-  if (!STORAGE_FORMATS.includes(format)) throw new UsageError(`--weights must be one of ${STORAGE_FORMATS.join(', ')}.`);
+  if (values.weights !== undefined && !STORAGE_FORMATS.includes(values.weights as StorageFormat)) {
+    throw new UsageError(`--weights must be one of ${STORAGE_FORMATS.join(', ')}.`);
+  }
   const budgetMs = positive(values['budget-seconds'], 'budget-seconds', 300) * 1000;
   const repeat = Math.round(positive(values.repeat, 'repeat', 3));
   const out = values.out ?? defaultTuningPath();
   const cache = await readTuningCache(out);
 
-  let shapes: RecordedShape[];
-  if (values.model) {
-    const folder = new ModelFolder(values.model);
-    try {
-      const unet = parseUNetConfig((await folder.text('unet/config.json')) ?? '{}', 'unet/config.json');
-      const vae = parseVaeConfig((await folder.text('vae/config.json')) ?? '{}', 'vae/config.json');
-      const native = unet.sampleSize * 2 ** (vae.blockOutChannels.length - 1);
-      const width = positive(values.width, 'width', native);
-      const height = positive(values.height, 'height', native);
-      shapes = await recordModelShapes(folder, { width, height, format, guidance: !values['no-guidance'] });
-      console.log(`Model ${values.model} at ${width}×${height}, ${format} weights: ${shapes.filter((s) => s.shape.op !== 'conv-algorithm').length} op shapes.`);
-    } finally {
-      await folder.close();
-    }
-  } else shapes = opsBenchShapes();
+  let shapes = values.model ? await modelShapes(values.model, values) : opsBenchShapes();
   const filter = values.filter?.toLowerCase();
   if (filter) shapes = shapes.filter((s) => s.shape.op === 'conv-algorithm' || describeShape(s.shape).toLowerCase().includes(filter));
 

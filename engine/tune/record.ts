@@ -113,3 +113,39 @@ export async function recordModelShapes(files: ModelFiles, options: RecordOption
   await ctx.destroy();
   return recorder.shapes();
 }
+
+export interface UNetRecordOptions {
+  /** Latent batch (2 with classifier-free guidance), height and width. */
+  batch: number;
+  height: number;
+  width: number;
+  /** Tokens of the text the cross-attention reads (77 for CLIP). */
+  textTokens: number;
+  format: StorageFormat;
+}
+
+/**
+ * Every tunable op call of one UNet evaluation (its cross-attention keys/values included) of the UNet alone in
+ * `files` (unet/config.json and its weights): for a folder that holds only a UNet, such as the bench model
+ * ../shared/bench/bench-unet, whose benchmark times exactly such evaluations.
+ */
+export async function recordUNetShapes(files: ModelFiles, options: UNetRecordOptions): Promise<RecordedShape[]> {
+  const text = await files.text('unet/config.json');
+  if (text === undefined) throw new InvalidParameterError('The model folder has no unet/config.json: it is not a diffusers UNet.');
+  const config = parseUNetConfig(text, 'unet/config.json');
+  for (const [name, v] of [['batch', options.batch], ['latent height', options.height], ['latent width', options.width], ['text length', options.textTokens]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new InvalidParameterError(`The ${name} must be a positive integer; got ${v}.`);
+  }
+  const { device, summary } = createPlanDevice();
+  const ctx = GpuContext.fromDevice(device, summary);
+  const recorder = new ShapeRecorder();
+  ctx.tuning = recorder;
+  const unet = await UNet.load(ctx, config, await files.weights('unet'), { format: options.format, dry: true });
+  const states = ctx.empty([options.batch, options.textTokens, config.crossAttentionDim], 'text');
+  const kv = unet.crossKV(ctx, states);
+  const sample = ctx.empty([options.batch, options.height, options.width, config.inChannels], 'latents');
+  ctx.release(unet.forward(ctx, sample, 999, kv, config.timeCondProjDim ? 7.5 : undefined), sample, states);
+  unet.releaseCrossKV(ctx, kv);
+  await ctx.destroy();
+  return recorder.shapes();
+}
