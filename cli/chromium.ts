@@ -34,11 +34,15 @@ export async function continueWithBuiltinModel(page: Page): Promise<boolean> {
   return true;
 }
 
-/** Chromium with the built extension loaded, in a fresh profile (headless unless `headless: false`). */
-export async function launchWithExtension(extraArgs: string[], headless = true): Promise<ExtensionBrowser> {
+/**
+ * Chromium with the built extension loaded (headless unless `headless: false`), in a fresh profile that closing
+ * removes, or in the folder `keptProfile`, which stays for a browser started again on it.
+ */
+export async function launchWithExtension(extraArgs: string[], headless = true, keptProfile?: string): Promise<ExtensionBrowser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
   if (!existsSync(join(EXTENSION, 'manifest.json'))) throw new Error(`${EXTENSION} is missing: run \`wxt build\` first`);
-  const profile = await mkdtemp(join(tmpdir(), 'sd-ext-'));
+  const profile = keptProfile ?? (await mkdtemp(join(tmpdir(), 'sd-ext-')));
+  const removeProfile = () => (keptProfile ? Promise.resolve() : rm(profile, { recursive: true, force: true }));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     // Playwright's headless mode is Chromium's new headless, which loads unpacked extensions.
@@ -61,7 +65,7 @@ export async function launchWithExtension(extraArgs: string[], headless = true):
   } catch (error) {
     // Nobody else holds the browser yet: close it rather than leave it running.
     await context.close();
-    await rm(profile, { recursive: true, force: true });
+    await removeProfile();
     throw error;
   }
   const extensionId = new URL(worker.url()).host;
@@ -76,7 +80,7 @@ export async function launchWithExtension(extraArgs: string[], headless = true):
     },
     async close() {
       await context.close();
-      await rm(profile, { recursive: true, force: true });
+      await removeProfile();
     },
   };
 }

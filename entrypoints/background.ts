@@ -15,6 +15,7 @@ import { MessageError, RemoteError, resultResponse, type JobState, type RequestO
 import { chooseModel } from '../lib/model-choice';
 import { settingsFromSelection } from '../lib/selection-job';
 import { openStore } from '../storage/db';
+import { loadInstallRecords, resumesOnStart } from '../storage/install-records';
 import { loadPreferences } from '../storage/preferences';
 
 const OFFSCREEN_PATH = '/offscreen.html';
@@ -126,6 +127,17 @@ export async function generateFromSelection(info: Browser.contextMenus.OnClickDa
   return job && queue.add(job.settings, 'menu', job.cutChars);
 }
 
+/**
+ * Installs that were running when the browser closed (or the offscreen document crashed) resume by themselves: the
+ * offscreen document resumes them when it starts (entrypoints/offscreen/models.ts), and the worker, whenever it
+ * starts, starts the document when there is one to resume and it is not there.
+ */
+async function resumeInterruptedInstalls(): Promise<void> {
+  const db = await openStore();
+  const records = await loadInstallRecords(db).finally(() => db.close());
+  if (records.some(resumesOnStart)) await ensureOffscreenDocument();
+}
+
 /** What a notification click calls: opens the image it announced (or the popup's page) in a tab. */
 export async function openNotification(notificationId: string): Promise<void> {
   const item = GALLERY_NOTIFICATION.exec(notificationId)?.[1];
@@ -150,6 +162,8 @@ export default defineBackground(() => {
     });
   });
   browser.notifications.onClicked.addListener((id) => void openNotification(id));
+  // Chrome starts the worker when the browser starts only for a listener of onStartup; the worker's start does the rest.
+  browser.runtime.onStartup.addListener(() => undefined);
 
   serve('background', async (request) => {
     switch (request.type) {
@@ -182,4 +196,6 @@ export default defineBackground(() => {
   });
   // Whatever happened while the worker was stopped: a job the runner lost fails, the next one starts.
   void queue.check();
+  // A store that cannot be read resumes nothing: the options page offers Resume.
+  resumeInterruptedInstalls().catch(() => undefined);
 });

@@ -20,6 +20,8 @@ const models = new ModelService(
   (modelId) => engine.release(modelId),
 );
 const engine = new Engine(models, async () => loadPreferences(await models.db()));
+// Installs this document's predecessor was running when the browser closed (or it crashed) go on.
+void models.restore();
 /** How long to wait before connecting again: a worker that is starting up may not listen yet. */
 const RECONNECT_MS = 500;
 

@@ -1,8 +1,9 @@
 /**
  * The model store as the offscreen document holds it: the IndexedDB database, the installs from the hub (which run
- * here, so they go on when the options page closes; one that a browser restart stopped resumes from its persisted
- * download state when it is asked for again), deletion, and the overview the pages show. Every change of an install
- * is published as an `install-update` event, at most a few times a second while bytes arrive.
+ * here, so they go on when the options page closes; one that a browser restart or a crash of this document stopped
+ * resumes on its own, from its persisted download state, when the document starts again — see
+ * storage/install-records.ts), deletion, and the overview the pages show. Every change of an install is published
+ * as an `install-update` event, at most a few times a second while bytes arrive.
  */
 import type { StorageFormat } from '../../engine/gpu/tensor';
 import type { ModelFiles } from '../../engine/pipeline';
@@ -11,6 +12,7 @@ import type { CatalogItem, InstallState, InstalledModel, ModelsOverview, Storage
 import { CATALOG, hubModel, type CatalogEntry } from '../../storage/catalog';
 import { openStore, type StoreDB } from '../../storage/db';
 import { installFromHub, type InstallProgress } from '../../storage/install';
+import { loadInstallRecords, resumesOnStart, setInstallRecord, type InstallRecord } from '../../storage/install-records';
 import { deleteModel, listModels, openStoredModel, storageUsed } from '../../storage/model-store';
 import { loadPreferences } from '../../storage/preferences';
 
@@ -54,16 +56,19 @@ export class ModelService {
   private database?: Promise<StoreDB>;
   private readonly states = new Map<string, InstallState>();
   private readonly running = new Map<string, { controller: AbortController; done: Promise<unknown> }>();
+  /** The install records' writes, one after the other in the order the installs changed. */
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly publish: (install: InstallState) => void,
     /** A model was deleted: the engine lets go of it. */
     private readonly onDeleted: (modelId: string) => void,
+    private readonly openDb: () => Promise<StoreDB> = () => openStore(),
   ) {}
 
   db(): Promise<StoreDB> {
     if (!this.database) {
-      const opened = openStore();
+      const opened = this.openDb();
       // A failed open is tried again on the next request.
       opened.catch(() => {
         if (this.database === opened) this.database = undefined;
@@ -130,15 +135,24 @@ export class ModelService {
         p.stage !== state.phase || p.file !== (state.file ?? undefined),
       );
     };
+    const record = { repo: entry.repo, revision: entry.revision, format };
+    this.record(entry.id, { ...record, status: 'running', error: null });
     const done = (async () => {
       const db = await this.db();
       const { hubEndpoint } = await loadPreferences(db);
       await installFromHub(db, entry, { format, base: hubEndpoint, signal: controller.signal, onProgress });
     })().then(
-      () => update({ phase: 'done', bytes: state.total, rate: 0, etaSeconds: 0 }, true),
+      () => {
+        this.record(entry.id, null);
+        update({ phase: 'done', bytes: state.total, rate: 0, etaSeconds: 0 }, true);
+      },
       (error: unknown) => {
-        if (controller.signal.aborted) return update({ phase: 'cancelled', rate: 0, etaSeconds: null }, true);
+        if (controller.signal.aborted) {
+          this.record(entry.id, { ...record, status: 'cancelled', error: null });
+          return update({ phase: 'cancelled', rate: 0, etaSeconds: null }, true);
+        }
         const { name, message } = error instanceof Error ? error : new Error(String(error));
+        this.record(entry.id, { ...record, status: 'failed', error: { name, message } });
         update({ phase: 'failed', rate: 0, etaSeconds: null, error: { name, message } }, true);
       },
     );
@@ -146,6 +160,51 @@ export class ModelService {
     void done.finally(() => this.running.delete(entry.id));
     update({}, true);
     return state;
+  }
+
+  /**
+   * What the document does when it starts: no install runs here yet, so one recorded as running was interrupted
+   * (the browser closed, the document crashed). Those, and those the network stopped, resume; the others (stopped
+   * by the user, a full disk) are shown as they ended, with their error, until the user resumes them.
+   */
+  async restore(): Promise<void> {
+    for (const r of await loadInstallRecords(await this.db())) {
+      if (this.running.has(r.modelId)) continue;
+      if (resumesOnStart(r)) {
+        this.install(r.repo, r.revision, r.format);
+        continue;
+      }
+      const state: InstallState = {
+        modelId: r.modelId,
+        repo: r.repo,
+        revision: r.revision,
+        format: r.format,
+        phase: r.status === 'cancelled' ? 'cancelled' : 'failed',
+        file: null,
+        bytes: 0,
+        total: 0,
+        rate: 0,
+        etaSeconds: null,
+        error: r.error,
+        updatedAt: r.updatedAt,
+      };
+      this.states.set(r.modelId, state);
+      this.publish(state);
+    }
+  }
+
+  /** Persists how an install stands (null: over, nothing to remember). */
+  private record(modelId: string, record: Omit<InstallRecord, 'modelId' | 'updatedAt'> | null): void {
+    this.recording = this.recording
+      .then(async () => setInstallRecord(await this.db(), modelId, record))
+      // A record that cannot be written (the disk is full) leaves the one before: at worst an install resumes once
+      // more and stops again with the same message.
+      .catch(() => undefined);
+  }
+
+  /** Resolves once the install records written so far are stored (tests). */
+  recorded(): Promise<void> {
+    return this.recording;
   }
 
   /** Stops an install; what it downloaded stays for a resume. False when none of that model runs. */
@@ -167,6 +226,7 @@ export class ModelService {
     const existed = (await db.get('manifests', modelId)) !== undefined || (await db.count('downloads', IDBKeyRange.bound([modelId], [modelId, []]))) > 0;
     this.onDeleted(modelId);
     await deleteModel(db, modelId);
+    this.record(modelId, null);
     this.states.delete(modelId);
     return existed;
   }

@@ -58,8 +58,11 @@ export interface HubServer {
   /** The served bytes of `repo`'s `path` (including synthesised fp16 variants). */
   file(repo: string, path: string): Buffer;
   sha256(repo: string, path: string): string;
-  /** Queues a fault for the next `times` (default 1) requests whose path matches. */
-  fault(path: RegExp, fault: Fault, times?: number): void;
+  /**
+   * Queues a fault for the next `times` (default 1) requests whose path matches, and whose Range header (or '' when
+   * there is none) matches `range` when given: a browser's size probes (`bytes=0-0`) reach the CDN path too.
+   */
+  fault(path: RegExp, fault: Fault, times?: number, range?: RegExp): void;
   close(): Promise<void>;
 }
 
@@ -85,11 +88,11 @@ export async function startHubServer(repos: Record<string, string>, options: { f
     }
   }
 
-  const faults: { path: RegExp; fault: Fault; left: number }[] = [];
+  const faults: { path: RegExp; range?: RegExp; fault: Fault; left: number }[] = [];
   const log: LoggedRequest[] = [];
 
-  const takeFault = (path: string): Fault | undefined => {
-    const index = faults.findIndex((f) => f.path.test(path));
+  const takeFault = (path: string, range: string): Fault | undefined => {
+    const index = faults.findIndex((f) => f.path.test(path) && (f.range?.test(range) ?? true));
     if (index < 0) return undefined;
     const f = faults[index]!;
     if (--f.left === 0) faults.splice(index, 1);
@@ -116,7 +119,7 @@ export async function startHubServer(repos: Record<string, string>, options: { f
     if (req.method === 'OPTIONS') {
       return send(204, { 'Access-Control-Allow-Headers': 'Range', 'Access-Control-Allow-Methods': 'GET, HEAD', 'Content-Length': 0 });
     }
-    const fault = takeFault(path);
+    const fault = takeFault(path, req.headers.range ?? '');
     if (fault?.kind === 'status') return send(fault.status, { 'Content-Length': 0 });
     if (fault?.kind === 'not-found') return send(404, { 'X-Error-Code': 'EntryNotFound', 'Content-Length': 0 });
 
@@ -165,8 +168,8 @@ export async function startHubServer(repos: Record<string, string>, options: { f
     log,
     file: (repo, path) => get(repo, path).bytes,
     sha256: (repo, path) => get(repo, path).sha256,
-    fault(path, fault, times = 1) {
-      faults.push({ path, fault, left: times });
+    fault(path, fault, times = 1, range) {
+      faults.push({ path, fault, left: times, ...(range ? { range } : {}) });
     },
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -1,0 +1,122 @@
+/**
+ * Model installs that need no second click, in the built extension (Debian's Chromium, headless), against the local
+ * hub-like server (tests/helpers/hub-server.ts) serving the fixture model:
+ *
+ * - an install from the options page whose connection breaks and whose browser then closes finishes by itself when
+ *   the browser starts again on the same profile: no page is opened, the background's start-up hook starts the
+ *   offscreen document, which resumes it from the component and byte where it stopped;
+ * - a model folder dropped on the options page's drop zone is imported. The drop is Chromium's own (CDP
+ *   `Input.dispatchDragEvent` with the folder's path), so the page walks a real directory entry as it does for a
+ *   user's drag from the file manager; a `DataTransfer` built in the page has no entries to walk.
+ *
+ * No generation runs: the weights are only downloaded, converted and stored.
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page, Worker } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
+import { startHubServer, type HubServer } from '../helpers/hub-server';
+import { TINY_MODEL } from '../models/fixtures';
+
+const REPO = 'test/tiny-sd1';
+const UNET = 'unet/diffusion_pytorch_model.safetensors';
+/** The weight downloads' requests, not the one-byte size probes a browser sends the CDN path too. */
+const NOT_A_PROBE = /^(?!bytes=0-0$)/;
+const VAE = 'vae/diffusion_pytorch_model.safetensors';
+/** The dropped folder's name, which becomes the imported model's. */
+const DROPPED = 'dropped-model';
+
+/** A stored model's manifest status, read in the service worker (opening a page would start the offscreen document). */
+function manifestStatus(worker: Worker, modelId: string): Promise<string | null> {
+  return worker.evaluate(
+    (id) =>
+      new Promise<string | null>((resolve, reject) => {
+        const open = indexedDB.open('sd-webgpu');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const get = open.result.transaction('manifests').objectStore('manifests').get(id);
+          get.onsuccess = () => {
+            open.result.close();
+            resolve((get.result as { status?: string } | undefined)?.status ?? null);
+          };
+          get.onerror = () => reject(get.error);
+        };
+      }),
+    modelId,
+  );
+}
+
+function modelRow(options: Page, name: RegExp) {
+  return options.getByRole('row', { name });
+}
+
+describe('model installs without a second click', () => {
+  let hub: HubServer;
+  let profile: string;
+  let folder: string;
+  let browser: ExtensionBrowser | undefined;
+
+  beforeAll(async () => {
+    hub = await startHubServer({ [REPO]: TINY_MODEL });
+    profile = await mkdtemp(join(tmpdir(), 'sd-ext-restart-'));
+    folder = await mkdtemp(join(tmpdir(), 'sd-drop-'));
+    await cp(TINY_MODEL, join(folder, DROPPED), { recursive: true });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await hub?.close();
+    await rm(profile, { recursive: true, force: true });
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('an install cut off by closing the browser finishes when the browser starts again, with no page open', { timeout: 300_000 }, async () => {
+    browser = await launchWithExtension(WEBGPU_ARGS, true, profile);
+    const options = await browser.open('options.html');
+    await options.getByLabel('Hugging Face endpoint').fill(hub.base);
+    await options.getByRole('button', { name: 'Save endpoint' }).click();
+    await options.getByText(`Downloads now come from ${hub.base}.`).waitFor();
+
+    // The UNet's connection breaks halfway (what arrived is stored); its retry hangs until the browser is gone.
+    const cutAt = Math.floor(hub.file(REPO, UNET).byteLength / 2);
+    let release!: () => void;
+    hub.fault(new RegExp(`^/cdn/.*${UNET}`), { kind: 'cut', afterBytes: cutAt }, 1, NOT_A_PROBE);
+    hub.fault(new RegExp(`^/cdn/.*${UNET}`), { kind: 'hold', release: new Promise<void>((resolve) => (release = resolve)) }, 1, NOT_A_PROBE);
+    await options.getByLabel('Store weights as').selectOption('f32');
+    await options.getByLabel('Hugging Face repository').fill(REPO);
+    await options.getByRole('button', { name: 'Install from Hugging Face' }).click();
+    // The retry reached the server (and hangs there), so the parts before it are stored.
+    await expect.poll(() => hub.log.some((r) => r.path.startsWith('/cdn/') && r.path.endsWith(UNET) && r.range?.startsWith(`bytes=${cutAt}-`)), { timeout: 120_000 }).toBe(true);
+    await browser.close();
+    release();
+    const before = hub.log.length;
+
+    browser = await launchWithExtension(WEBGPU_ARGS, true, profile);
+    const worker = browser.context.serviceWorkers()[0]!;
+    await expect.poll(() => manifestStatus(worker, REPO), { timeout: 120_000, interval: 1000 }).toBe('complete');
+    // The text encoder was stored before the cut, half the UNet had arrived: the rest of those was all it fetched.
+    expect(hub.log.slice(before).filter((r) => r.path.startsWith('/cdn/') && NOT_A_PROBE.test(r.range ?? '')).map((r) => [r.path.split('/').slice(4).join('/'), r.range])).toEqual([
+      // Chromium's cache adds the end of the file to the range asked for.
+      [UNET, expect.stringMatching(new RegExp(`^bytes=${cutAt}-`))],
+      [VAE, undefined],
+    ]);
+    const reopened = await browser.open('options.html');
+    await expect.poll(() => modelRow(reopened, new RegExp(REPO)).getByRole('cell').allInnerTexts(), { timeout: 60_000 }).toEqual(['f32', expect.stringMatching(/^1[23]\.\d+ MB$/), 'ready', 'Delete']);
+  });
+
+  it('imports a model folder dropped on the options page', async () => {
+    browser ??= await launchWithExtension(WEBGPU_ARGS, true, profile);
+    const options = await browser.open('options.html');
+    await options.getByLabel('Store weights as').selectOption('int8');
+    const zone = options.locator('.drop');
+    await zone.scrollIntoViewIfNeeded();
+    const box = (await zone.boundingBox())!;
+    const cdp = await browser.context.newCDPSession(options);
+    const data = { items: [], files: [join(folder, DROPPED)], dragOperationsMask: 1 };
+    const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+    await options.getByText(new RegExp(`^Imported ${DROPPED} \\(int8, [\\d.]+ MB\\)\\.$`)).waitFor({ timeout: 120_000 });
+    expect(await modelRow(options, new RegExp(DROPPED)).getByRole('cell').allInnerTexts()).toEqual(['int8', expect.stringMatching(/^[34]\.\d+ MB$/), 'ready', 'Delete']);
+  });
+});
