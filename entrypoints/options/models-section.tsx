@@ -11,7 +11,7 @@ import { request } from '../../lib/messaging';
 import { WEIGHT_FORMAT_NAMES, type InstalledModel, type ModelsOverview } from '../../lib/model-messages';
 import type { ModelsControls } from '../../lib/use-models';
 import { asError } from '../../lib/use-request';
-import { formatBytes } from '../../storage/errors';
+import { formatBytes, InvalidModelFilesError } from '../../storage/errors';
 import type { LocalFile } from '../../storage/local-import';
 import type { ImportProgress } from '../../storage/model-store';
 import { droppedFiles, importFolder, pickedFiles } from './local-folder';
@@ -69,7 +69,12 @@ export function ModelsSection({ models, defaultFormat }: { models: ModelsControl
   };
   const install = (r: string, rev: string, f: StorageFormat) => act('The install could not start', request('install-model', { repo: r, revision: rev, format: f }));
   const importFiles = async (files: LocalFile[]) => {
-    if (importing || files.length === 0) return;
+    if (importing) return;
+    if (files.length === 0) {
+      // A drop of text or a link, or an empty folder: say what the import needs rather than do nothing.
+      setError({ title: 'Nothing to import', error: new InvalidModelFilesError('No files came with it: choose or drop the diffusers model folder itself (the one holding model_index.json, unet/, vae/, ...).') });
+      return;
+    }
     const controller = new AbortController();
     setImported(undefined);
     setError(undefined);

@@ -3,11 +3,12 @@
  * hub-like server (tests/helpers/hub-server.ts) serving the fixture model:
  *
  * - an install from the options page whose connection breaks and whose browser then closes finishes by itself when
- *   the browser starts again on the same profile: no page is opened, the background's start-up hook starts the
- *   offscreen document, which resumes it from the component and byte where it stopped;
- * - a model folder dropped on the options page's drop zone is imported. The drop is Chromium's own (CDP
- *   `Input.dispatchDragEvent` with the folder's path), so the page walks a real directory entry as it does for a
- *   user's drag from the file manager; a `DataTransfer` built in the page has no entries to walk.
+ *   the browser starts again on the same profile: no page is opened; the service worker, starting with the browser,
+ *   starts the offscreen document, which resumes the install from the component and byte where it stopped;
+ * - a model folder dropped on the options page's drop zone is imported, and a drop of text says what it needs. The
+ *   drops are Chromium's own (CDP `Input.dispatchDragEvent` with the folder's path), so the page walks a real
+ *   directory entry as it does for a user's drag from the file manager; a `DataTransfer` built in the page has no
+ *   entries to walk.
  *
  * No generation runs: the weights are only downloaded, converted and stored.
  */
@@ -105,7 +106,7 @@ describe('model installs without a second click', () => {
     await expect.poll(() => modelRow(reopened, new RegExp(REPO)).getByRole('cell').allInnerTexts(), { timeout: 60_000 }).toEqual(['f32', expect.stringMatching(/^1[23]\.\d+ MB$/), 'ready', 'Delete']);
   });
 
-  it('imports a model folder dropped on the options page', async () => {
+  it('imports a model folder dropped on the options page; a drop without files says what it needs', async () => {
     browser ??= await launchWithExtension(WEBGPU_ARGS, true, profile);
     const options = await browser.open('options.html');
     await options.getByLabel('Store weights as').selectOption('int8');
@@ -113,9 +114,14 @@ describe('model installs without a second click', () => {
     await zone.scrollIntoViewIfNeeded();
     const box = (await zone.boundingBox())!;
     const cdp = await browser.context.newCDPSession(options);
-    const data = { items: [], files: [join(folder, DROPPED)], dragOperationsMask: 1 };
     const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+    const drop = async (data: { items: { mimeType: string; data: string }[]; files?: string[] }) => {
+      for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data: { ...data, dragOperationsMask: 1 } });
+    };
+    // Text dragged from a page brings no files: the page says what it needs.
+    await drop({ items: [{ mimeType: 'text/plain', data: 'model_index.json' }] });
+    await options.getByRole('alert').filter({ hasText: 'Nothing to import' }).getByText(/drop the diffusers model folder itself/).waitFor();
+    await drop({ items: [], files: [join(folder, DROPPED)] });
     await options.getByText(new RegExp(`^Imported ${DROPPED} \\(int8, [\\d.]+ MB\\)\\.$`)).waitFor({ timeout: 120_000 });
     expect(await modelRow(options, new RegExp(DROPPED)).getByRole('cell').allInnerTexts()).toEqual(['int8', expect.stringMatching(/^[34]\.\d+ MB$/), 'ready', 'Delete']);
   });
