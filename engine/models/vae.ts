@@ -25,7 +25,7 @@ import { conv2d } from '../ops/conv2d';
 import { linear } from '../ops/gemm';
 import { groupNorm } from '../ops/group-norm';
 import { WINOGRAD_WORKSPACE_BYTES } from '../ops/winograd';
-import { bandHeights, fillHalo, joinRows, mapWithHalo, normBands, releaseBands, rowsOf, splitRows, withHalo, type Band } from './bands';
+import { bandHeights, fillHalo, HALO, joinRows, mapWithHalo, normBands, releaseBands, rowsOf, splitRows, withHalo, type Band } from './bands';
 import { ResnetBlock, VaeAttention, type ConvRunOptions } from './blocks';
 import type { VaeConfig } from './config';
 import { ParamLoader, type Conv3x3, type Linear, type LoadOptions, type Norm, type ParamSource } from './params';
@@ -181,7 +181,7 @@ export class VaeDecoder {
     return up ? step(ctx, x, (t) => conv2d(ctx, t, up.w, { ...conv, bias: up.b, upsample: true })) : x;
   }
 
-  /** One up block on row bands; releases x. An upsampling doubles every band's rows (pad 2: see bands.ts). */
+  /** One up block on row bands; releases x. An upsampling doubles every band's rows (pad 2·HALO: see bands.ts). */
   private upBands(ctx: GpuContext, block: UpBlock, x: Band[], conv: ConvRunOptions): Band[] {
     for (const resnet of block.resnets) {
       const next = resnet.forwardBands(ctx, x, conv);
@@ -191,7 +191,7 @@ export class VaeDecoder {
     const up = block.upsample;
     if (!up) return x;
     fillHalo(ctx, x);
-    const out = x.map((band) => ({ tensor: conv2d(ctx, withHalo(band), up.w, { ...conv, bias: up.b, upsample: true }), rows: 2 * band.rows, pad: 2 }));
+    const out = x.map((band) => ({ tensor: conv2d(ctx, withHalo(band), up.w, { ...conv, bias: up.b, upsample: true }), rows: 2 * band.rows, pad: 2 * HALO }));
     releaseBands(ctx, x);
     return out;
   }
@@ -199,7 +199,7 @@ export class VaeDecoder {
   /**
    * Whether the decode of an h×w latent needs bands under `budget` bytes per buffer, and which: none when every up
    * block's tensors fit whole; else from the first block that has one too large, with the fewest bands that keep
-   * every later tensor (with its spare rows) within the budget.
+   * every later tensor (with its spare rows) within the budget; bands start at even rows (bands.ts says why).
    */
   private bandPlan(ctx: GpuContext, h: number, w: number, budget: number): BandPlan | undefined {
     const ch = this.config.blockOutChannels;
@@ -220,10 +220,10 @@ export class VaeDecoder {
       }
     }
     const height = h * blocks[start]!.scale;
-    for (let count = 1; count <= height; count++) {
-      const n = Math.ceil(height / count);
-      // Up to 2 spare rows above and below each band.
-      if (blocks.slice(start).every((b) => blockFits(b, (m) => m + 4, (n * b.scale) / blocks[start]!.scale))) return { start, heights: bandHeights(height, count) };
+    for (let count = 1; count <= Math.max(1, Math.floor(height / 2)); count++) {
+      const n = Math.max(...bandHeights(height, count, 2));
+      // Up to 2·HALO spare rows above and below each band.
+      if (blocks.slice(start).every((b) => blockFits(b, (m) => m + 4 * HALO, (n * b.scale) / blocks[start]!.scale))) return { start, heights: bandHeights(height, count, 2) };
     }
     const b = blocks[blocks.length - 1]!;
     throw new BufferTooLargeError(`VAE decoder: one row band of ${8 * w}-pixel-wide image`, 5 * w * b.scale * b.cout * 4, budget);
@@ -339,9 +339,9 @@ export class VaeEncoder {
     const out = x.map((band) => {
       const width = band.tensor.shape[2]!;
       const rows = band.rows / 2;
-      const tensor = ctx.empty([1, rows + 2, width / 2, down.w.shape[0]!], 'downsample band');
-      conv2d(ctx, rowsOf(band.tensor, band.pad, band.rows + 1), down.w, { bias: down.b, stride: 2, padding: 'bottom-right', out: rowsOf(tensor, 1, rows) });
-      return { tensor, rows, pad: 1 };
+      const tensor = ctx.empty([1, rows + 2 * HALO, width / 2, down.w.shape[0]!], 'downsample band');
+      conv2d(ctx, rowsOf(band.tensor, band.pad, band.rows + 1), down.w, { bias: down.b, stride: 2, padding: 'bottom-right', out: rowsOf(tensor, HALO, rows) });
+      return { tensor, rows, pad: HALO };
     });
     releaseBands(ctx, x);
     return out;
@@ -369,12 +369,13 @@ export class VaeEncoder {
         throw new ShapeError(`VAE encoder: an image ${w} pixels wide is too large for one GPU buffer and cannot be split into row bands (${width}·${c} floats per row is not a multiple of ${align / 4}); choose a width that is a multiple of 64`);
       }
     }
-    const unit = 2 ** blocks.slice(0, end).filter((b) => b.downsample).length;
-    for (let count = 1; count <= h / unit; count++) {
-      const n = Math.ceil(h / unit / count) * unit;
-      if (blocks.slice(0, end).every((b) => blockFits(b, (m) => m + 4, n / b.scale))) return { end, heights: bandHeights(h / unit, count).map((u) => u * unit) };
+    // Every band starts at an even row in the last banded block too (bands.ts says why).
+    const unit = 2 ** end;
+    for (let count = 1; count <= Math.max(1, Math.floor(h / unit)); count++) {
+      const n = Math.max(...bandHeights(h, count, unit));
+      if (blocks.slice(0, end).every((b) => blockFits(b, (m) => m + 2 * HALO, n / b.scale))) return { end, heights: bandHeights(h, count, unit) };
     }
-    throw new BufferTooLargeError(`VAE encoder: one row band of a ${w}-pixel-wide image`, (unit + 4) * w * ch[0]! * 4, budget);
+    throw new BufferTooLargeError(`VAE encoder: one row band of a ${w}-pixel-wide image`, (unit + 2 * HALO) * w * ch[0]! * 4, budget);
   }
 
   destroy(): void {

@@ -13,13 +13,14 @@ describe('VAE decode and encode on row bands (engine/models/bands.ts)', () => {
   const folder = new ModelFolder(TINY_MODEL);
   afterAll(() => folder.close());
 
-  it('decodes as the whole image does with no buffer over a forced 160 KiB limit (2 images of 72×64, uneven bands)', async () => {
+  it('decodes as the whole image does with no buffer over a forced 160 KiB limit (int8 weights, 2 images of 80×64, uneven bands)', async () => {
     const ctx = await gpuContext();
-    const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
+    const sd = await StableDiffusion.open(ctx, folder, { format: 'int8' });
     const decoder = await sd.decoderStage();
-    // 9×8 latents: the 36 rows where banding starts (up block 2: its upsampled 64·72·32 floats are 288 KiB) split
-    // into 5 bands of 8 and 7 rows; bands meet the image's top and bottom and each other, up block 3 changes channels.
-    const z = ctx.upload(randomArray(2 * 9 * 8 * 4, 71, 3), [2, 9, 8, 4], 'z');
+    // 10×8 latents: the 40 rows where banding starts (up block 2: its upsampled 80·64·32 floats are 640 KiB) split
+    // into 7 bands of 6 and 4 rows; bands meet the image's top and bottom and each other, up block 3 changes channels.
+    // int8 weights: their Winograd kernels are not shift-invariant, so this also checks bands keep the tile grid.
+    const z = ctx.upload(randomArray(2 * 10 * 8 * 4, 71, 3), [2, 10, 8, 4], 'z');
     const run = async (maxBufferBytes?: number) => {
       ctx.pool.trim();
       ctx.resetPeaks();
@@ -38,13 +39,13 @@ describe('VAE decode and encode on row bands (engine/models/bands.ts)', () => {
     expect(ctx.memory().inUseBytes).toBe(0);
   });
 
-  it('encodes as the whole image does with no buffer over a forced 140 KiB limit (2 images of 72×64)', async () => {
+  it('encodes as the whole image does with no buffer over a forced 140 KiB limit (int8 weights, 2 images of 80×64)', async () => {
     const ctx = await gpuContext();
-    const sd = await StableDiffusion.open(ctx, folder, { format: 'f32' });
+    const sd = await StableDiffusion.open(ctx, folder, { format: 'int8' });
     const encoder = await sd.encoderStage();
-    // Down blocks 0 and 1 (72×64×16 and 36×32×32 floats: 288 and 144 KiB) run on 3 bands of 24 rows, a multiple of
-    // 4 so both downsamplings halve every band; the rest runs whole.
-    const image = ctx.upload(randomArray(2 * 72 * 64 * 3, 72), [2, 72, 64, 3], 'image');
+    // Down blocks 0 and 1 (80×64×16 and 40×32×32 floats: 320 and 160 KiB) run on bands of 28, 28 and 24 rows, a
+    // multiple of 4 so both downsamplings halve every band and each band starts at an even row; the rest runs whole.
+    const image = ctx.upload(randomArray(2 * 80 * 64 * 3, 72), [2, 80, 64, 3], 'image');
     const run = async (maxBufferBytes?: number) => {
       ctx.pool.trim();
       ctx.resetPeaks();
