@@ -17,6 +17,8 @@
  *   first timed run is 1.5× slower than the best so far is not run again.
  * - The default is kept unless a candidate's median beats it by more than `MIN_GAIN` (3 %): run-to-run noise alone
  *   must not swap configurations.
+ * - A conv shape's algorithms are first timed with their default tiles, then their tiles are searched, the fastest
+ *   algorithm's first: a slice too short for every tile still decides the algorithm.
  * - Shapes are searched in order of their share of the model's multiply-adds, each within a slice of the remaining
  *   budget (its share of the remaining work, at least half an even split); the slice is checked before every run,
  *   and shapes the budget leaves out keep their defaults (they get no entry). Tiles that won before go first.
@@ -168,21 +170,32 @@ async function output(ctx: GpuContext, trial: Trial): Promise<Float32Array> {
 /**
  * Runs one shape's search: the default (reference and time), then each candidate validated and timed while the
  * deadline allows. Returns undefined when the deadline passed before the default was timed. `check` vets the
- * reference itself (the other conv algorithm's default against the default algorithm's output).
+ * reference itself (the other conv algorithm's default against the default algorithm's output). With `baseline`
+ * (an earlier search of the same default) the default is not run again.
  */
 export async function searchProblem(
   ctx: GpuContext,
   problem: Problem,
   deadline: Deadline,
-  options: { repeat?: number; check?: (reference: Float32Array) => boolean; order?: (candidates: Trial[]) => Trial[] } = {},
+  options: {
+    repeat?: number;
+    check?: (reference: Float32Array) => boolean;
+    order?: (candidates: Trial[]) => Trial[];
+    baseline?: { reference: Float32Array; defaultMs: number };
+  } = {},
 ): Promise<SearchResult | undefined> {
   const repeat = options.repeat ?? 3;
-  if (deadline.stop) return undefined;
-  const reference = await output(ctx, problem.default);
-  if (options.check && !options.check(reference)) return undefined;
-  const times: number[] = [];
-  for (let i = 0; i < repeat && !(i > 0 && deadline.stop); i++) times.push(await timeOnce(ctx, problem.default.run));
-  const defaultMs = median(times);
+  let reference: Float32Array;
+  let defaultMs: number;
+  if (options.baseline) ({ reference, defaultMs } = options.baseline);
+  else {
+    if (deadline.stop) return undefined;
+    reference = await output(ctx, problem.default);
+    if (options.check && !options.check(reference)) return undefined;
+    const times: number[] = [];
+    for (let i = 0; i < repeat && !(i > 0 && deadline.stop); i++) times.push(await timeOnce(ctx, problem.default.run));
+    defaultMs = median(times);
+  }
   const result: SearchResult = { defaultMs, best: problem.default, ms: defaultMs, tried: 0, rejected: 0, reference };
   for (const trial of options.order ? options.order(problem.candidates) : problem.candidates) {
     if (deadline.stop) break;
@@ -435,16 +448,25 @@ export async function tune(ctx: GpuContext, shapes: readonly RecordedShape[], op
       const problems = convProblems(ctx, s);
       let reference: Float32Array | undefined;
       try {
+        // Every algorithm's default first (validated against the default algorithm's output), so a slice that ends
+        // during the tile searches still compares the algorithms; then the tiles, most promising algorithm first.
+        const baselines = new Map<ConvWeightAlgorithm, SearchResult>();
         for (const { algorithm, problem } of problems) {
           const check = reference && ((values: Float32Array) => relativeError(values, reference!) <= CROSS_ALGORITHM_TOLERANCE[s.format]);
-          const result = await searchProblem(ctx, problem, slice, { ...searchOptions, ...(check ? { check } : {}) });
+          const result = await searchProblem(ctx, { ...problem, candidates: [] }, slice, { ...searchOptions, ...(check ? { check } : {}) });
           if (!result) {
             if (slice.stop) group.complete = false;
             else group.rejected.add(algorithm);
             continue;
           }
-          won(result);
           reference ??= result.reference;
+          baselines.set(algorithm, result);
+        }
+        const ranked = problems.filter((p) => baselines.has(p.algorithm)).sort((a, b) => baselines.get(a.algorithm)!.defaultMs - baselines.get(b.algorithm)!.defaultMs);
+        for (const { algorithm, problem } of ranked) {
+          const base = baselines.get(algorithm)!;
+          const result = (await searchProblem(ctx, problem, slice, { ...searchOptions, baseline: base }))!;
+          won(result);
           group.measured[algorithm] = (group.measured[algorithm] ?? 0) + 1;
           group.ms[algorithm] = (group.ms[algorithm] ?? 0) + result.ms * r.count;
           const shape: ConvShape = { ...s, algorithm };

@@ -80,6 +80,28 @@ describe('tuner search', () => {
     ctx.destroyWeight(other);
   });
 
+  it('with a baseline, does not run the default again and checks candidates against the baseline reference', async () => {
+    const ctx = await gpuContext();
+    const { x, w, other } = gemmInputs(ctx, 40, 24, 36);
+    let defaultRuns = 0;
+    const problem: Problem = {
+      default: trial(DEFAULT_GEMM_TILE, () => {
+        defaultRuns++;
+        return linear(ctx, x, w, { tile: DEFAULT_GEMM_TILE });
+      }),
+      candidates: [trial(SMALL, () => linear(ctx, x, other, { tile: SMALL })), trial(SMALL, () => linear(ctx, x, w, { tile: SMALL }))],
+      dispose: () => undefined,
+    };
+    const first = await searchProblem(ctx, { ...problem, candidates: [] }, new Deadline(600_000), { repeat: 1 });
+    expect(defaultRuns).toBe(2);
+    const result = await searchProblem(ctx, problem, new Deadline(600_000), { repeat: 1, baseline: first! });
+    expect(defaultRuns).toBe(2);
+    expect([result!.defaultMs, result!.rejected, result!.tried]).toEqual([first!.defaultMs, 1, 1]);
+    ctx.release(x);
+    ctx.destroyWeight(w);
+    ctx.destroyWeight(other);
+  });
+
   it('tune() stops at its budget, reports progress per shape and leaves untuned shapes out of the table', async () => {
     const ctx = await gpuContext();
     const shape: GemmShape = { op: 'gemm', b: 'f16', batch: 1, m: 24, k: 16, n: 8 };
