@@ -17,7 +17,7 @@ import { realModelFiles } from './real-configs';
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 /** Weights uniform in ±1/√fan-in, norm scales near 1, biases near 0: activations stay in range through the layers. */
-function randomSource(shapes: ParamSource): ParamSource {
+export function randomSource(shapes: ParamSource): ParamSource {
   let seed = 1;
   return {
     ...shapes,

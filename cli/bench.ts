@@ -5,7 +5,8 @@
  * engine in Node), `ort` (bench-unet side by side with onnxruntime-web in headless Chromium), `plan` (real SD 1.5 / 2.1
  * models planned without GPU work: dispatches, peak memory, largest buffer), `store` (download, store and load
  * throughput of the model store in the built extension in Chromium; `--weights` picks the stored format); on demand
- * only, `sd15` (one real-size SD 1.5 UNet evaluation: many minutes on a CPU adapter). `--tuning`: the
+ * only, `sd15` (one real-size SD 1.5 UNet evaluation: many minutes on a CPU adapter) and `vae` (the real-size VAE
+ * decoding and encoding on row bands under 128 MiB bindings and whole, side by side). `--tuning`: the
  * auto-tuner's table for this adapter (default: the cache file of `npm run tune`; `off`: default configurations).
  *
  * Every figure is printed with the adapter it ran on; nothing here asserts speed. Each suite's output also replaces
@@ -25,6 +26,7 @@ import { runQualityBench } from './bench-quality';
 import { runSd15Bench } from './bench-sd15';
 import { runStoreBench } from './bench-store';
 import { runUNetBench } from './bench-unet';
+import { runVaeBench } from './bench-vae';
 import { BENCHMARKS_FILE, updateSection } from './benchmarks-md';
 import { tuningTableFor } from './tuning-file';
 
@@ -55,6 +57,7 @@ const SUITES: Record<string, Suite> = {
 /** Suites that run only when named: they take many minutes on a CPU adapter. */
 const ON_DEMAND: Record<string, Suite> = {
   sd15: runSd15Bench,
+  vae: runVaeBench,
 };
 
 /** Runs `fn`, passing what it prints through to the terminal and returning it too. */
