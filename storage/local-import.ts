@@ -21,11 +21,8 @@ export interface LocalFile {
  * fp16 checkpoint gives the full-precision one (nothing to download, and it quantises from the exact values).
  */
 export async function localImportFiles(files: readonly LocalFile[]): Promise<ImportFiles> {
-  const byPath = new Map(files.map((f) => [f.path.replace(/\\/g, '/').replace(/^\.?\//, ''), f.blob]));
-  const root = [...byPath.keys()]
-    .filter((p) => p.endsWith('unet/config.json'))
-    .map((p) => p.slice(0, -'unet/config.json'.length))
-    .sort((a, b) => a.length - b.length)[0];
+  const byPath = new Map(files.map((f) => [normalPath(f.path), f.blob]));
+  const root = pipelineRoot([...byPath.keys()]);
   if (root === undefined) {
     throw new InvalidModelFilesError('No unet/config.json among the chosen files: choose the diffusers pipeline folder itself (the one holding model_index.json, unet/, vae/, ...).');
   }
@@ -42,6 +39,27 @@ export async function localImportFiles(files: readonly LocalFile[]): Promise<Imp
       return { path, source: toByteSource(byPath.get(root + path)!) };
     },
   };
+}
+
+const normalPath = (path: string) => path.replace(/\\/g, '/').replace(/^\.?\//, '');
+
+/** The path prefix of the pipeline folder among `paths` ('' when they are its contents), by its unet/config.json. */
+function pipelineRoot(paths: readonly string[]): string | undefined {
+  return paths
+    .filter((p) => p === 'unet/config.json' || p.endsWith('/unet/config.json'))
+    .map((p) => p.slice(0, -'unet/config.json'.length))
+    .sort((a, b) => a.length - b.length)[0];
+}
+
+/**
+ * A store id for an imported folder: `local/<name>`, the name being the pipeline folder's own (the one holding
+ * unet/config.json, whether it was chosen itself or a folder above it), or `model` when the files came without it (a
+ * folder's contents dropped); characters ids do not take are replaced.
+ */
+export function localModelId(files: readonly LocalFile[]): string {
+  const folder = (pipelineRoot(files.map((f) => normalPath(f.path))) ?? '').replace(/\/$/, '').split('/').at(-1)!;
+  const slug = folder.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'model';
+  return `local/${slug}`;
 }
 
 /** Imports a pipeline folder from disk into the store under `modelId`, quantised to `options.format`. */

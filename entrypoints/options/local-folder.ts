@@ -6,7 +6,7 @@
 import type { StorageFormat } from '../../engine/gpu/tensor';
 import { COMPONENTS, type ModelManifest } from '../../storage/db';
 import { estimateStoredBytes } from '../../storage/install';
-import { localImportFiles, type LocalFile } from '../../storage/local-import';
+import { localImportFiles, localModelId, type LocalFile } from '../../storage/local-import';
 import { importModel, type ImportProgress } from '../../storage/model-store';
 import { checkQuota, requestPersistence } from '../../storage/quota';
 import { pageStore } from '../../lib/use-preferences';
@@ -42,13 +42,6 @@ export function droppedFiles(data: DataTransfer): Promise<LocalFile[]> {
     for (const entry of entries) await walk(entry, '');
     return out;
   })();
-}
-
-/** A store id for a folder: `local/<folder name>`, with characters ids do not take replaced. */
-export function localModelId(files: readonly LocalFile[]): string {
-  const folder = files[0]?.path.split('/')[0] ?? 'model';
-  const slug = folder.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'model';
-  return `local/${slug}`;
 }
 
 export async function importFolder(

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { STORAGE_FORMATS } from '../../engine/gpu/tensor';
 import { addToGallery, deleteFromGallery, getSetting, listGallery, setSetting } from '../../storage/db';
 import { CorruptChunkError, InvalidModelFilesError, ModelExistsError, ModelIncompleteError, ModelNotFoundError } from '../../storage/errors';
-import { importLocalModel, localImportFiles } from '../../storage/local-import';
+import { importLocalModel, localImportFiles, localModelId } from '../../storage/local-import';
 import { deleteModel, ImportCancelledError, importModel, listModels, openStoredModel, storageUsed } from '../../storage/model-store';
 import { expectSameTensors, FIXTURE_DIR, fixtureFiles, freshDb, mb } from './fixture';
 
@@ -96,6 +96,16 @@ describe('model store', () => {
     await importLocalModel(db, 'tiny', files, { format: 'f16', chunkBytes: CHUNK });
     await expect(importLocalModel(db, 'tiny', files, { format: 'f16', chunkBytes: CHUNK })).rejects.toBeInstanceOf(ModelExistsError);
     await expect(openStoredModel(db, 'other')).rejects.toBeInstanceOf(ModelNotFoundError);
+  });
+
+  it('names an imported model after its pipeline folder, chosen itself, below the folder chosen, or dropped as its contents', async () => {
+    const files = await fixtureFiles();
+    const under = (prefix: string) => files.map((f) => ({ ...f, path: prefix + f.path.slice(f.path.indexOf('/') + 1) }));
+    expect(localModelId(under('tiny-sd1/'))).toBe('local/tiny-sd1');
+    expect(localModelId(under('models/SD 1.5 (mine)/'))).toBe('local/SD-1.5-mine');
+    // The folder's contents dropped: no folder name came with them.
+    expect(localModelId(under(''))).toBe('local/model');
+    expect((await localImportFiles(under(''))).texts['unet/config.json']).toBeDefined();
   });
 
   it('never shows an interrupted import as complete, and resumes after the components already stored', async () => {
