@@ -4,7 +4,8 @@
  *
  * - an install from the options page whose connection breaks and whose browser then closes finishes by itself when
  *   the browser starts again on the same profile: no page is opened; the service worker, starting with the browser,
- *   starts the offscreen document, which resumes the install from the component and byte where it stopped;
+ *   starts the offscreen document, which resumes the install from the component and byte where it stopped; an
+ *   install the user stopped before the restart waits for its Resume;
  * - a model folder dropped on the options page's drop zone is imported, and a drop of text says what it needs. The
  *   drops are Chromium's own (CDP `Input.dispatchDragEvent` with the folder's path), so the page walks a real
  *   directory entry as it does for a user's drag from the file manager; a `DataTransfer` built in the page has no
@@ -22,6 +23,8 @@ import { startHubServer, type HubServer } from '../helpers/hub-server';
 import { TINY_MODEL } from '../models/fixtures';
 
 const REPO = 'test/tiny-sd1';
+/** A second install, which the user stops: it waits for the user after the restart. */
+const STOPPED = 'test/stopped-copy';
 const UNET = 'unet/diffusion_pytorch_model.safetensors';
 /** The weight downloads' requests, not the one-byte size probes a browser sends the CDN path too. */
 const NOT_A_PROBE = /^(?!bytes=0-0$)/;
@@ -60,7 +63,7 @@ describe('model installs without a second click', () => {
   let browser: ExtensionBrowser | undefined;
 
   beforeAll(async () => {
-    hub = await startHubServer({ [REPO]: TINY_MODEL });
+    hub = await startHubServer({ [REPO]: TINY_MODEL, [STOPPED]: TINY_MODEL });
     profile = await mkdtemp(join(tmpdir(), 'sd-ext-restart-'));
     folder = await mkdtemp(join(tmpdir(), 'sd-drop-'));
     await cp(TINY_MODEL, join(folder, DROPPED), { recursive: true });
@@ -72,19 +75,29 @@ describe('model installs without a second click', () => {
     await rm(folder, { recursive: true, force: true });
   });
 
-  it('an install cut off by closing the browser finishes when the browser starts again, with no page open', { timeout: 300_000 }, async () => {
+  it('an install cut off by closing the browser finishes when the browser starts again, with no page open; one the user stopped waits', { timeout: 300_000 }, async () => {
     browser = await launchWithExtension(WEBGPU_ARGS, true, profile);
     const options = await browser.open('options.html');
     await options.getByLabel('Hugging Face endpoint').fill(hub.base);
     await options.getByRole('button', { name: 'Save endpoint' }).click();
     await options.getByText(`Downloads now come from ${hub.base}.`).waitFor();
+    await options.getByLabel('Store weights as').selectOption('f32');
+
+    // The user stops one install while its first weights are on their way.
+    let releaseStopped!: () => void;
+    hub.fault(new RegExp(`^/cdn/${STOPPED}/`), { kind: 'hold', release: new Promise<void>((resolve) => (releaseStopped = resolve)) }, 1, NOT_A_PROBE);
+    await options.getByLabel('Hugging Face repository').fill(STOPPED);
+    await options.getByRole('button', { name: 'Install from Hugging Face' }).click();
+    await expect.poll(() => hub.log.some((r) => r.path.startsWith(`/cdn/${STOPPED}/`) && NOT_A_PROBE.test(r.range ?? '')), { timeout: 120_000 }).toBe(true);
+    await options.getByRole('button', { name: /^Stop installing/ }).click();
+    await modelRow(options, new RegExp(STOPPED)).getByRole('button', { name: 'Resume installing stopped-copy' }).waitFor({ timeout: 60_000 });
+    releaseStopped();
 
     // The UNet's connection breaks halfway (what arrived is stored); its retry hangs until the browser is gone.
     const cutAt = Math.floor(hub.file(REPO, UNET).byteLength / 2);
     let release!: () => void;
     hub.fault(new RegExp(`^/cdn/.*${UNET}`), { kind: 'cut', afterBytes: cutAt }, 1, NOT_A_PROBE);
     hub.fault(new RegExp(`^/cdn/.*${UNET}`), { kind: 'hold', release: new Promise<void>((resolve) => (release = resolve)) }, 1, NOT_A_PROBE);
-    await options.getByLabel('Store weights as').selectOption('f32');
     await options.getByLabel('Hugging Face repository').fill(REPO);
     await options.getByRole('button', { name: 'Install from Hugging Face' }).click();
     // The retry reached the server (and hangs there), so the parts before it are stored.
@@ -104,6 +117,11 @@ describe('model installs without a second click', () => {
     ]);
     const reopened = await browser.open('options.html');
     await expect.poll(() => modelRow(reopened, new RegExp(REPO)).getByRole('cell').allInnerTexts(), { timeout: 60_000 }).toEqual(['f32', expect.stringMatching(/^1[23]\.\d+ MB$/), 'ready', 'Delete']);
+    // The one the user stopped asked nothing of the hub and waits for its Resume.
+    expect(hub.log.slice(before).some((r) => r.path.includes(STOPPED))).toBe(false);
+    const stopped = modelRow(reopened, new RegExp(STOPPED));
+    expect((await stopped.getByRole('cell').allInnerTexts()).slice(0, 3)).toEqual(['f32', expect.any(String), 'incomplete']);
+    expect(await stopped.getByRole('button', { name: 'Resume installing stopped-copy' }).count()).toBe(1);
   });
 
   it('imports a model folder dropped on the options page; a drop without files says what it needs', async () => {
