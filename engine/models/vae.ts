@@ -84,6 +84,16 @@ interface BandPlan {
 type UpBlock = { resnets: ResnetBlock[]; upsample?: Conv3x3 };
 type DownBlock = { resnets: ResnetBlock[]; downsample?: Conv3x3 };
 
+/** Runs `resnets` in turn on row bands, releasing each input's bands. */
+function resnetsOnBands(ctx: GpuContext, resnets: readonly ResnetBlock[], x: Band[], conv: ConvRunOptions): Band[] {
+  for (const resnet of resnets) {
+    const next = resnet.forwardBands(ctx, x, conv);
+    releaseBands(ctx, x);
+    x = next;
+  }
+  return x;
+}
+
 export class VaeDecoder {
   private constructor(
     readonly config: VaeConfig,
@@ -183,11 +193,7 @@ export class VaeDecoder {
 
   /** One up block on row bands; releases x. An upsampling doubles every band's rows (pad 2·HALO: see bands.ts). */
   private upBands(ctx: GpuContext, block: UpBlock, x: Band[], conv: ConvRunOptions): Band[] {
-    for (const resnet of block.resnets) {
-      const next = resnet.forwardBands(ctx, x, conv);
-      releaseBands(ctx, x);
-      x = next;
-    }
+    x = resnetsOnBands(ctx, block.resnets, x, conv);
     const up = block.upsample;
     if (!up) return x;
     fillHalo(ctx, x);
@@ -328,11 +334,7 @@ export class VaeEncoder {
    * (n even) reads its rows and the first row of the band below: n/2 rows, written inside a new band's buffer.
    */
   private downBands(ctx: GpuContext, block: DownBlock, x: Band[], conv: ConvRunOptions): Band[] {
-    for (const resnet of block.resnets) {
-      const next = resnet.forwardBands(ctx, x, conv);
-      releaseBands(ctx, x);
-      x = next;
-    }
+    x = resnetsOnBands(ctx, block.resnets, x, conv);
     const down = block.downsample;
     if (!down) return x;
     fillHalo(ctx, x);
