@@ -141,6 +141,7 @@ describe('model installs without a second click', () => {
     await options.getByRole('alert').filter({ hasText: 'Nothing to import' }).getByText(/drop the diffusers model folder itself/).waitFor();
     await drop({ items: [], files: [join(folder, DROPPED)] });
     await options.getByText(new RegExp(`^Imported ${DROPPED} \\(int8, [\\d.]+ MB\\)\\.$`)).waitFor({ timeout: 120_000 });
-    expect(await modelRow(options, new RegExp(DROPPED)).getByRole('cell').allInnerTexts()).toEqual(['int8', expect.stringMatching(/^[34]\.\d+ MB$/), 'ready', 'Delete']);
+    // The list is read again after the import's message: the row follows it.
+    await expect.poll(() => modelRow(options, new RegExp(DROPPED)).getByRole('cell').allInnerTexts(), { timeout: 60_000 }).toEqual(['int8', expect.stringMatching(/^[34]\.\d+ MB$/), 'ready', 'Delete']);
   });
 });
