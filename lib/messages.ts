@@ -212,6 +212,11 @@ export interface Results {
   'cancel-install': { cancelled: boolean };
   /** Whether a model with that id was stored. */
   'delete-model': { deleted: boolean };
+  /**
+   * Asked before a page hands a folder to import over the import channel (lib/import-channel.ts): the background
+   * creates the offscreen document if needed, and its answer, the channel's name, says it listens there.
+   */
+  'open-import': { channel: string };
 }
 export type RequestType = keyof Results;
 
@@ -257,6 +262,7 @@ export interface CancelInstallRequest extends RequestBase<'cancel-install'> {
 export interface DeleteModelRequest extends RequestBase<'delete-model'> {
   modelId: string;
 }
+export type OpenImportRequest = RequestBase<'open-import'>;
 export type RequestMessage =
   | EngineStatusRequest
   | ModelInfoRequest
@@ -271,6 +277,7 @@ export type RequestMessage =
   | InstallModelRequest
   | CancelInstallRequest
   | DeleteModelRequest
+  | OpenImportRequest
   | RunTunerRequest
   | TunerStateRequest;
 export type RequestOf<T extends RequestType> = Extract<RequestMessage, { type: T }>;
@@ -527,6 +534,7 @@ const RESULT_CHECKS: { [T in RequestType]: (value: unknown) => value is Results[
   'install-model': isInstallState,
   'cancel-install': (value): value is Results['cancel-install'] => isRecord(value) && typeof value.cancelled === 'boolean',
   'delete-model': (value): value is Results['delete-model'] => isRecord(value) && typeof value.deleted === 'boolean',
+  'open-import': (value): value is Results['open-import'] => isRecord(value) && isNonEmptyString(value.channel),
 };
 
 const JOB_ID_MAX_CHARS = 100;
@@ -580,6 +588,7 @@ const PAYLOAD_PARSERS: { [T in RequestType]: { fields: readonly string[]; parse(
   },
   'cancel-install': { fields: ['modelId'], parse: (message) => ({ modelId: modelIdOf(message) }) },
   'delete-model': { fields: ['modelId'], parse: (message) => ({ modelId: modelIdOf(message) }) },
+  'open-import': { fields: [], parse: () => ({}) },
   cancel: { fields: ['jobId'], parse: (message) => ({ jobId: jobIdOf(message) }) },
   'dismiss-job': { fields: ['jobId'], parse: (message) => ({ jobId: jobIdOf(message) }) },
 };

@@ -49,11 +49,15 @@ export interface StorageInfo {
 export const INSTALL_PHASES = ['prepare', 'download', 'import', 'done', 'failed', 'cancelled'] as const;
 export type InstallPhase = (typeof INSTALL_PHASES)[number];
 
-/** An install as the offscreen document reports it with every change. */
+/**
+ * An install from the hub, or an import of a folder from disk, as the offscreen document reports it with every
+ * change. An import goes through `prepare` (reading the folder's configuration, the space check) and `import`.
+ */
 export interface InstallState {
   modelId: string;
-  repo: string;
-  revision: string;
+  /** The Hugging Face repository and revision; both null for an import from disk. */
+  repo: string | null;
+  revision: string | null;
   format: StorageFormat;
   phase: InstallPhase;
   /** The file being downloaded or stored. */
@@ -126,8 +130,9 @@ export function isInstallState(v: unknown): v is InstallState {
   return (
     isRecord(v) &&
     isModelId(v.modelId) &&
-    isString(v.repo) &&
-    isString(v.revision) &&
+    isStringOrNull(v.repo) &&
+    isStringOrNull(v.revision) &&
+    (v.repo === null) === (v.revision === null) &&
     isWeightFormat(v.format) &&
     isString(v.phase) &&
     (INSTALL_PHASES as readonly string[]).includes(v.phase) &&

@@ -1,6 +1,6 @@
 /**
  * The model store as a page shows it: the offscreen document's overview (stored models, catalog, storage), asked
- * for when the page opens and again whenever an install ends, with each running install followed through its
+ * for when the page opens and again whenever an install or import ends, with each running one followed through its
  * `install-update` events.
  */
 import { useCallback, useEffect, useState } from 'preact/hooks';
@@ -15,6 +15,8 @@ export interface ModelsControls {
   installs: Record<string, InstallState>;
   error: Error | null;
   refresh(): void;
+  /** Shows states learnt otherwise than from an event (an import's first, from its acknowledgement). */
+  merge(states: InstallState[]): void;
 }
 
 const isOver = (s: InstallState) => s.phase === 'done' || s.phase === 'failed' || s.phase === 'cancelled';
@@ -49,7 +51,7 @@ export function useModels(): ModelsControls {
     refresh();
     return stop;
   }, [merge, refresh]);
-  return { overview, installs, error, refresh };
+  return { overview, installs, error, refresh, merge };
 }
 
 /** The engine's `ModelInfo` of `modelId`, asked for again whenever it changes; undefined id: nothing asked. */

@@ -143,6 +143,13 @@ export class ModelExistsError extends StorageError {
 /** The files given to an import are not a diffusers Stable Diffusion pipeline. */
 export class InvalidModelFilesError extends StorageError {}
 
+/** An import was asked for a model that an install or import is writing now. */
+export class ModelBusyError extends StorageError {
+  constructor(readonly modelId: string) {
+    super(`${modelId} is being installed or imported already. Wait for it to finish, or stop it first.`);
+  }
+}
+
 /** A Hugging Face repository id that is not of the form `owner/name`. */
 export class InvalidRepoIdError extends StorageError {
   constructor(readonly repoId: string) {

@@ -4,11 +4,14 @@
  * folder above it. Component files are told apart by their folder (`unet/config.json` vs `vae/config.json`), so
  * loose files without their folders cannot be imported.
  */
+import type { StorageFormat } from '../engine/gpu/tensor';
 import { toByteSource } from '../engine/io/safetensors';
-import type { Component, ModelManifest, StoreDB } from './db';
+import { COMPONENTS, type Component, type ModelManifest, type StoreDB } from './db';
 import { WEIGHT_CANDIDATES } from './catalog';
 import { InvalidModelFilesError } from './errors';
+import { estimateStoredBytes } from './install';
 import { importModel, OPTIONAL_TEXT_FILES, REQUIRED_TEXT_FILES, type ImportFiles, type ImportOptions } from './model-store';
+import { checkQuota, requestPersistence, type StorageEstimator } from './quota';
 
 export interface LocalFile {
   /** Path relative to the chosen folder (`webkitRelativePath`, or the path a drop's directory entries give). */
@@ -70,4 +73,46 @@ export async function importLocalModel(
   options: ImportOptions,
 ): Promise<ModelManifest> {
   return importModel(db, modelId, await localImportFiles(files), { source: { kind: 'local' }, ...options });
+}
+
+/** How far an import from disk is: checkpoint bytes read of all components', and the checkpoint being stored. */
+export interface FolderImportProgress {
+  file: string;
+  bytes: number;
+  total: number;
+}
+
+/**
+ * Imports a pipeline folder from disk as `localModelId(files)`, after the same space check and request for persistent
+ * storage an install makes (`storage: null` skips both, for tests).
+ */
+export async function importFolder(
+  db: StoreDB,
+  files: readonly LocalFile[],
+  options: { format: StorageFormat; signal?: AbortSignal; onProgress?: (p: FolderImportProgress) => void; storage?: StorageEstimator | null },
+): Promise<ModelManifest> {
+  const modelId = localModelId(files);
+  const source = await localImportFiles(files);
+  const sizes = new Map<Component, { path: string; size: number }>();
+  let needed = 0;
+  for (const component of COMPONENTS) {
+    const weights = await source.weights(component);
+    sizes.set(component, { path: weights.path, size: weights.source.size });
+    needed += estimateStoredBytes(weights.path, weights.source.size, options.format);
+  }
+  if (options.storage !== null) {
+    await checkQuota(needed, options.storage);
+    await requestPersistence(options.storage);
+  }
+  const total = [...sizes.values()].reduce((sum, s) => sum + s.size, 0);
+  // Components before the one in progress count whole, those stored by an earlier attempt included.
+  const before = (component: Component) => COMPONENTS.slice(0, COMPONENTS.indexOf(component)).reduce((sum, c) => sum + sizes.get(c)!.size, 0);
+  const { onProgress } = options;
+  return importModel(db, modelId, source, {
+    format: options.format,
+    name: modelId.slice('local/'.length),
+    source: { kind: 'local' },
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(onProgress ? { onProgress: (p) => onProgress({ file: sizes.get(p.component)!.path, bytes: before(p.component) + p.bytes, total }) } : {}),
+  });
 }

@@ -1,10 +1,11 @@
 /**
  * The offscreen document: the one place that holds the GPU device and the loaded model. It answers the requests the
- * background forwards to it and runs the generation jobs the background's queue hands it, one at a time, publishing
+ * background forwards to it, imports the model folders the options page hands it (lib/import-channel.ts), and runs the generation jobs the background's queue hands it, one at a time, publishing
  * their progress to every page. While a job runs it holds a connection to the background, whose dropping tells the
  * queue that this document is gone (closed or crashed).
  */
 import { browser } from 'wxt/browser';
+import { IMPORT_CHANNEL, serveImports } from '../../lib/import-channel';
 import { RUNNER_PORT } from '../../lib/job-queue';
 import { resultResponse } from '../../lib/messages';
 import { publish, serve } from '../../lib/messaging';
@@ -22,6 +23,9 @@ const models = new ModelService(
 const engine = new Engine(models, async () => loadPreferences(await models.db()));
 // Installs this document's predecessor was running when the browser closed (or it crashed) go on.
 void models.restore();
+// Model folders the options page hands over; listening before `serve` below, so that a page that got an answer to
+// `open-import` finds the channel listened to.
+serveImports(IMPORT_CHANNEL, (request) => models.importFromDisk(request.files, request.format));
 /** How long to wait before connecting again: a worker that is starting up may not listen yet. */
 const RECONNECT_MS = 500;
 
@@ -92,6 +96,8 @@ serve('offscreen', async (request) => {
       return resultResponse(request, { cancelled: models.cancel(request.modelId) });
     case 'delete-model':
       return resultResponse(request, { deleted: await models.delete(request.modelId) });
+    case 'open-import':
+      return resultResponse(request, { channel: IMPORT_CHANNEL });
     default:
       throw new Error(`${request.type} requests are the background's to answer`);
   }

@@ -1,9 +1,9 @@
 /**
- * The model store as the offscreen document holds it: the IndexedDB database, the installs from the hub (which run
- * here, so they go on when the options page closes; one that a browser restart or a crash of this document stopped
- * resumes on its own, from its persisted download state, when the document starts again — see
- * storage/install-records.ts), deletion, and the overview the pages show. Every change of an install is published
- * as an `install-update` event, at most a few times a second while bytes arrive.
+ * The model store as the offscreen document holds it: the IndexedDB database, the installs from the hub and the
+ * imports of folders from disk (which run here, so they go on when the options page closes; an install that a
+ * browser restart or a crash of this document stopped resumes on its own, from its persisted download state, when the
+ * document starts again — see storage/install-records.ts), deletion, and the overview the pages show. Every change
+ * of an install or import is published as an `install-update` event, at most a few times a second while bytes arrive.
  */
 import type { StorageFormat } from '../../engine/gpu/tensor';
 import type { ModelFiles } from '../../engine/pipeline';
@@ -11,10 +11,13 @@ import { BUILTIN_MODEL } from '../../lib/builtin-model';
 import type { CatalogItem, InstallState, InstalledModel, ModelsOverview, StorageInfo } from '../../lib/model-messages';
 import { CATALOG, hubModel, type CatalogEntry } from '../../storage/catalog';
 import { openStore, type StoreDB } from '../../storage/db';
+import { ModelBusyError } from '../../storage/errors';
 import { installFromHub, type InstallProgress } from '../../storage/install';
+import { importFolder, localModelId, type LocalFile } from '../../storage/local-import';
 import { loadInstallRecords, resumesOnStart, setInstallRecord, type InstallRecord } from '../../storage/install-records';
 import { deleteModel, listModels, openStoredModel, storageUsed } from '../../storage/model-store';
 import { loadPreferences } from '../../storage/preferences';
+import type { StorageEstimator } from '../../storage/quota';
 
 /** Progress events of one install are sent at most this often (phase changes always). */
 const PUBLISH_INTERVAL_MS = 250;
@@ -64,6 +67,8 @@ export class ModelService {
     /** A model was deleted: the engine lets go of it. */
     private readonly onDeleted: (modelId: string) => void,
     private readonly openDb: () => Promise<StoreDB> = () => openStore(),
+    /** Where imports from disk check the space they need (tests pass their own; null: no check). */
+    private readonly storage?: StorageEstimator | null,
   ) {}
 
   db(): Promise<StoreDB> {
@@ -104,12 +109,56 @@ export class ModelService {
     const entry = hubModel(repo, revision);
     const current = this.states.get(entry.id);
     if (current && this.running.has(entry.id)) return current;
+    const record = { repo: entry.repo, revision: entry.revision, format };
+    this.record(entry.id, { ...record, status: 'running', error: null });
+    return this.run(
+      { modelId: entry.id, repo: entry.repo, revision: entry.revision, format },
+      async (signal, onProgress) => {
+        const db = await this.db();
+        const { hubEndpoint } = await loadPreferences(db);
+        await installFromHub(db, entry, {
+          format,
+          base: hubEndpoint,
+          signal,
+          onProgress: (p: InstallProgress) =>
+            onProgress({ phase: p.stage, file: p.file ?? null, bytes: p.bytes, total: p.total, rate: p.rate, etaSeconds: p.etaSeconds ?? null }),
+        });
+      },
+      (outcome) => this.record(entry.id, outcome === 'done' ? null : { ...record, ...outcome }),
+    );
+  }
+
+  /**
+   * Starts importing a model folder the options page handed over (storage/local-import.ts), as `local/<folder name>`;
+   * returns its state. Nothing of it is recorded for a restart: the files are gone with the browser, and a stopped
+   * import is listed as the incomplete model it left, for the user to delete or import again (which resumes it).
+   */
+  importFromDisk(files: readonly LocalFile[], format: StorageFormat): InstallState {
+    const modelId = localModelId(files);
+    if (this.running.has(modelId)) throw new ModelBusyError(modelId);
+    return this.run({ modelId, repo: null, revision: null, format }, async (signal, onProgress) => {
+      await importFolder(await this.db(), files, {
+        format,
+        signal,
+        onProgress: (p) => onProgress({ phase: 'import', file: p.file, bytes: p.bytes, total: p.total, rate: 0, etaSeconds: null }),
+        ...(this.storage !== undefined ? { storage: this.storage } : {}),
+      });
+    });
+  }
+
+  /**
+   * Runs `work` as the install (or import) of `source.modelId`, publishing its state as it changes — progress at
+   * most every PUBLISH_INTERVAL_MS, phase and file changes and the end at once — and telling `ended` how it ended.
+   */
+  private run(
+    source: Pick<InstallState, 'modelId' | 'repo' | 'revision' | 'format'>,
+    work: (signal: AbortSignal, onProgress: (patch: Partial<InstallState>) => void) => Promise<void>,
+    ended: (outcome: 'done' | { status: 'cancelled' | 'failed'; error: InstallState['error'] }) => void = () => undefined,
+  ): InstallState {
+    const { modelId } = source;
     const controller = new AbortController();
     let state: InstallState = {
-      modelId: entry.id,
-      repo: entry.repo,
-      revision: entry.revision,
-      format,
+      ...source,
       phase: 'prepare',
       file: null,
       bytes: 0,
@@ -122,42 +171,31 @@ export class ModelService {
     let lastPublished = 0;
     const update = (patch: Partial<InstallState>, force = false) => {
       state = { ...state, ...patch, updatedAt: Date.now() };
-      this.states.set(entry.id, state);
+      this.states.set(modelId, state);
       const now = performance.now();
       if (force || now - lastPublished >= PUBLISH_INTERVAL_MS) {
         lastPublished = now;
         this.publish(state);
       }
     };
-    const onProgress = (p: InstallProgress) => {
-      update(
-        { phase: p.stage, file: p.file ?? null, bytes: p.bytes, total: p.total, rate: p.rate, etaSeconds: p.etaSeconds ?? null },
-        p.stage !== state.phase || p.file !== (state.file ?? undefined),
-      );
-    };
-    const record = { repo: entry.repo, revision: entry.revision, format };
-    this.record(entry.id, { ...record, status: 'running', error: null });
-    const done = (async () => {
-      const db = await this.db();
-      const { hubEndpoint } = await loadPreferences(db);
-      await installFromHub(db, entry, { format, base: hubEndpoint, signal: controller.signal, onProgress });
-    })().then(
+    const onProgress = (patch: Partial<InstallState>) => update(patch, patch.phase !== state.phase || patch.file !== state.file);
+    const done = work(controller.signal, onProgress).then(
       () => {
-        this.record(entry.id, null);
+        ended('done');
         update({ phase: 'done', bytes: state.total, rate: 0, etaSeconds: 0 }, true);
       },
       (error: unknown) => {
         if (controller.signal.aborted) {
-          this.record(entry.id, { ...record, status: 'cancelled', error: null });
+          ended({ status: 'cancelled', error: null });
           return update({ phase: 'cancelled', rate: 0, etaSeconds: null }, true);
         }
         const { name, message } = error instanceof Error ? error : new Error(String(error));
-        this.record(entry.id, { ...record, status: 'failed', error: { name, message } });
+        ended({ status: 'failed', error: { name, message } });
         update({ phase: 'failed', rate: 0, etaSeconds: null, error: { name, message } }, true);
       },
     );
-    this.running.set(entry.id, { controller, done });
-    void done.finally(() => this.running.delete(entry.id));
+    this.running.set(modelId, { controller, done });
+    void done.finally(() => this.running.delete(modelId));
     update({}, true);
     return state;
   }

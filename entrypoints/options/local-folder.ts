@@ -1,15 +1,8 @@
 /**
- * Importing a model folder from disk on the options page. `Blob`s cannot travel through `runtime.sendMessage`, so
- * the page imports straight into the extension's database (same origin as the offscreen document) with
- * storage/local-import.ts, after the same space check an install makes.
+ * The files of a model folder the user chose on the options page (folder picker or drop), with their paths inside
+ * it. The page hands them to the offscreen document, which imports them (lib/import-channel.ts).
  */
-import type { StorageFormat } from '../../engine/gpu/tensor';
-import { COMPONENTS, type ModelManifest } from '../../storage/db';
-import { estimateStoredBytes } from '../../storage/install';
-import { localImportFiles, localModelId, type LocalFile } from '../../storage/local-import';
-import { importModel, type ImportProgress } from '../../storage/model-store';
-import { checkQuota, requestPersistence } from '../../storage/quota';
-import { pageStore } from '../../lib/use-preferences';
+import type { LocalFile } from '../../storage/local-import';
 
 /** The files of an `<input type=file webkitdirectory>`, with their paths inside the chosen folder. */
 export function pickedFiles(list: FileList): LocalFile[] {
@@ -42,27 +35,4 @@ export function droppedFiles(data: DataTransfer): Promise<LocalFile[]> {
     for (const entry of entries) await walk(entry, '');
     return out;
   })();
-}
-
-export async function importFolder(
-  files: readonly LocalFile[],
-  options: { format: StorageFormat; signal?: AbortSignal; onProgress?: (p: ImportProgress) => void },
-): Promise<ModelManifest> {
-  const db = await pageStore();
-  const modelId = localModelId(files);
-  const source = await localImportFiles(files);
-  let needed = 0;
-  for (const component of COMPONENTS) {
-    const weights = await source.weights(component);
-    needed += estimateStoredBytes(weights.path, weights.source.size, options.format);
-  }
-  await checkQuota(needed);
-  await requestPersistence();
-  return importModel(db, modelId, source, {
-    format: options.format,
-    name: modelId.slice('local/'.length),
-    source: { kind: 'local' },
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
 }

@@ -1,20 +1,21 @@
 /**
  * The options page's model store: storage used and whether it is persistent, the installed models (size, format,
  * delete, resume), installs in progress, the catalog, adding any Hugging Face repository by id, and importing a
- * model folder from disk (folder picker or drag and drop).
+ * model folder from disk (folder picker or drag and drop; the offscreen document runs the import, so it goes on when
+ * this page closes, and a page opened meanwhile shows it).
  */
 import { useState } from 'preact/hooks';
 import type { StorageFormat } from '../../engine/gpu/tensor';
 import { ErrorNotice } from '../../lib/error-notice';
+import { startImport } from '../../lib/import-channel';
 import { InstallView, isInstalling } from '../../lib/install-view';
 import { request } from '../../lib/messaging';
-import { WEIGHT_FORMAT_NAMES, type InstalledModel, type ModelsOverview } from '../../lib/model-messages';
+import { WEIGHT_FORMAT_NAMES, type InstallState, type InstalledModel, type ModelsOverview } from '../../lib/model-messages';
 import type { ModelsControls } from '../../lib/use-models';
 import { asError } from '../../lib/use-request';
 import { formatBytes, InvalidModelFilesError } from '../../storage/errors';
 import type { LocalFile } from '../../storage/local-import';
-import type { ImportProgress } from '../../storage/model-store';
-import { droppedFiles, importFolder, pickedFiles } from './local-folder';
+import { droppedFiles, pickedFiles } from './local-folder';
 
 export const FORMAT_TEXT: Record<StorageFormat, string> = {
   f32: 'f32 (full precision, largest)',
@@ -49,6 +50,19 @@ function StorageSummary({ storage, onPersist }: { storage: ModelsOverview['stora
   );
 }
 
+/**
+ * How an import from disk ended: its model with format and size once the list read after it has the model complete,
+ * or why it stopped.
+ */
+function ImportOutcome({ state, model }: { state: InstallState; model: InstalledModel | undefined }) {
+  if (state.phase === 'done') {
+    return model?.status === 'complete' ? <p role="status">{`Imported ${model.name} (${model.format}, ${formatBytes(model.bytes)}).`}</p> : null;
+  }
+  const name = model?.name ?? state.modelId;
+  if (state.phase === 'cancelled') return <p role="status">The import of {name} was stopped. Import the folder again to resume it, or delete what it stored.</p>;
+  return state.error && <ErrorNotice error={Object.assign(new Error(state.error.message), { name: state.error.name })} title="The import failed" />;
+}
+
 function source(m: InstalledModel): string {
   return m.repo ? `${m.repo}${m.revision && m.revision !== 'main' ? `@${m.revision}` : ''}` : 'imported from disk';
 }
@@ -59,8 +73,10 @@ export function ModelsSection({ models, defaultFormat }: { models: ModelsControl
   const [repo, setRepo] = useState('');
   const [revision, setRevision] = useState('main');
   const [error, setError] = useState<{ title: string; error: Error }>();
-  const [importing, setImporting] = useState<{ progress?: ImportProgress; controller: AbortController }>();
-  const [imported, setImported] = useState<string>();
+  // Imports from disk run in the offscreen document: this page follows them through `installs` like any page open
+  // meanwhile, and says how one ended if it ended while the page was open.
+  const [openedAt] = useState(Date.now);
+  const [handing, setHanding] = useState(false);
   const [dragging, setDragging] = useState(false);
 
   const act = (title: string, work: Promise<unknown>) => {
@@ -68,31 +84,35 @@ export function ModelsSection({ models, defaultFormat }: { models: ModelsControl
     work.then(refresh, (e: unknown) => setError({ title, error: asError(e) }));
   };
   const install = (r: string, rev: string, f: StorageFormat) => act('The install could not start', request('install-model', { repo: r, revision: rev, format: f }));
+  const imports = Object.values(installs)
+    .filter((s) => s.repo === null)
+    .sort((a, b) => a.updatedAt - b.updatedAt);
+  const importing = imports.filter(isInstalling);
   const importFiles = async (files: LocalFile[]) => {
-    if (importing) return;
+    if (handing || importing.length > 0) return;
     if (files.length === 0) {
       // A drop of text or a link, or an empty folder: say what the import needs rather than do nothing.
       setError({ title: 'Nothing to import', error: new InvalidModelFilesError('No files came with it: choose or drop the diffusers model folder itself (the one holding model_index.json, unet/, vae/, ...).') });
       return;
     }
-    const controller = new AbortController();
-    setImported(undefined);
     setError(undefined);
-    setImporting({ controller });
+    setHanding(true);
     try {
-      const manifest = await importFolder(files, { format, signal: controller.signal, onProgress: (progress) => setImporting({ controller, progress }) });
-      setImported(`Imported ${manifest.name} (${manifest.format}, ${formatBytes(manifest.storedBytes)}).`);
+      models.merge([await startImport(files, format)]);
     } catch (e) {
-      setError({ title: 'The import failed', error: asError(e) });
+      setError({ title: 'The import could not start', error: asError(e) });
     } finally {
-      setImporting(undefined);
-      refresh();
+      setHanding(false);
     }
   };
 
   if (!overview) return models.error ? <ErrorNotice error={models.error} title="The model store could not be read" /> : <p role="status">Reading the model store…</p>;
-  const running = Object.values(installs).filter((s) => isInstalling(s) || s.phase === 'failed');
-  const nameOf = (id: string) => overview.installed.find((m) => m.id === id)?.name ?? overview.catalog.find((m) => m.id === id)?.name ?? id;
+  const running = Object.values(installs).filter((s) => s.repo !== null && (isInstalling(s) || s.phase === 'failed'));
+  // The import that changed last, when it ended while this page was open: its outcome is shown until the next one.
+  const last = imports.at(-1);
+  const ended = last && !isInstalling(last) && last.updatedAt >= openedAt ? last : undefined;
+  // An import's model has its folder's name (`local/<name>`), before its first manifest is listed too.
+  const nameOf = (id: string) => overview.installed.find((m) => m.id === id)?.name ?? overview.catalog.find((m) => m.id === id)?.name ?? id.replace(/^local\//, '');
 
   return (
     <>
@@ -154,7 +174,7 @@ export function ModelsSection({ models, defaultFormat }: { models: ModelsControl
                 </th>
                 <td>{m.format}</td>
                 <td class="number">{formatBytes(m.bytes)}</td>
-                <td>{m.status === 'complete' ? 'ready' : isInstalling(state) ? 'installing' : 'incomplete'}</td>
+                <td>{m.status === 'complete' ? 'ready' : isInstalling(state) ? (state!.repo === null ? 'importing' : 'installing') : 'incomplete'}</td>
                 <td class="actions">
                   {m.status === 'incomplete' && m.repo && !isInstalling(state) && (
                     <button type="button" onClick={() => install(m.repo!, m.revision ?? 'main', m.format)} aria-label={`Resume installing ${m.name}`}>
@@ -252,25 +272,26 @@ export function ModelsSection({ models, defaultFormat }: { models: ModelsControl
           // Chromium's folder picker; the DOM typings do not list it, and only `true` sets the attribute.
           {...{ webkitdirectory: true }}
           multiple
-          disabled={importing !== undefined}
+          disabled={handing || importing.length > 0}
           onChange={(e) => {
             const list = e.currentTarget.files;
             if (list) void importFiles(pickedFiles(list));
             e.currentTarget.value = '';
           }}
         />
-        {importing && (
-          <div class="install">
-            <progress aria-label="Import progress" max={importing.progress?.total || undefined} value={importing.progress?.bytes} />
-            <p role="status">
-              Storing {importing.progress ? `${importing.progress.component} (${formatBytes(importing.progress.bytes)} of ${formatBytes(importing.progress.total)})` : 'the weights'}…{' '}
-              <button type="button" class="link" onClick={() => importing.controller.abort()}>
+        {handing && <p role="status">Handing the files to the extension…</p>}
+        {importing.map((s) => (
+          <div key={s.modelId}>
+            <div class="row">
+              <strong>{nameOf(s.modelId)}</strong> <span class="muted">({s.format})</span>
+              <button type="button" onClick={() => act('Could not stop the import', request('cancel-install', { modelId: s.modelId }))} aria-label={`Stop importing ${nameOf(s.modelId)}`}>
                 Stop
               </button>
-            </p>
+            </div>
+            <InstallView state={s} label={nameOf(s.modelId)} />
           </div>
-        )}
-        {imported && <p role="status">{imported}</p>}
+        ))}
+        {ended && <ImportOutcome state={ended} model={overview.installed.find((m) => m.id === ended.modelId)} />}
       </div>
     </>
   );

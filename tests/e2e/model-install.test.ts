@@ -6,8 +6,9 @@
  *   the browser starts again on the same profile: no page is opened; the service worker, starting with the browser,
  *   starts the offscreen document, which resumes the install from the component and byte where it stopped; an
  *   install the user stopped before the restart waits for its Resume;
- * - a model folder dropped on the options page's drop zone is imported, and a drop of text says what it needs. The
- *   drops are Chromium's own (CDP `Input.dispatchDragEvent` with the folder's path), so the page walks a real
+ * - a model folder dropped on the options page's drop zone is imported, and a drop of text says what it needs; the
+ *   import runs in the offscreen document, so it finishes when the page that started it is closed mid-way, and a page
+ *   opened afterwards lists the model ready. The drops are Chromium's own (CDP `Input.dispatchDragEvent` with the folder's path), so the page walks a real
  *   directory entry as it does for a user's drag from the file manager; a `DataTransfer` built in the page has no
  *   entries to walk.
  *
@@ -31,6 +32,8 @@ const NOT_A_PROBE = /^(?!bytes=0-0$)/;
 const VAE = 'vae/diffusion_pytorch_model.safetensors';
 /** The dropped folder's name, which becomes the imported model's. */
 const DROPPED = 'dropped-model';
+/** A second dropped folder, whose page is closed while it imports. */
+const LEFT = 'left-behind';
 
 /** A stored model's manifest status, read in the service worker (opening a page would start the offscreen document). */
 function manifestStatus(worker: Worker, modelId: string): Promise<string | null> {
@@ -67,6 +70,7 @@ describe('model installs without a second click', () => {
     profile = await mkdtemp(join(tmpdir(), 'sd-ext-restart-'));
     folder = await mkdtemp(join(tmpdir(), 'sd-drop-'));
     await cp(TINY_MODEL, join(folder, DROPPED), { recursive: true });
+    await cp(TINY_MODEL, join(folder, LEFT), { recursive: true });
   });
   afterAll(async () => {
     await browser?.close();
@@ -124,18 +128,24 @@ describe('model installs without a second click', () => {
     expect(await stopped.getByRole('button', { name: 'Resume installing stopped-copy' }).count()).toBe(1);
   });
 
-  it('imports a model folder dropped on the options page; a drop without files says what it needs', async () => {
-    browser ??= await launchWithExtension(WEBGPU_ARGS, true, profile);
-    const options = await browser.open('options.html');
+  /** An options page set to store int8 weights, and a drop of `data` on its drop zone as a user's drag makes it. */
+  async function dropZone(b: ExtensionBrowser) {
+    const options = await b.open('options.html');
     await options.getByLabel('Store weights as').selectOption('int8');
     const zone = options.locator('.drop');
     await zone.scrollIntoViewIfNeeded();
     const box = (await zone.boundingBox())!;
-    const cdp = await browser.context.newCDPSession(options);
+    const cdp = await b.context.newCDPSession(options);
     const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
     const drop = async (data: { items: { mimeType: string; data: string }[]; files?: string[] }) => {
       for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data: { ...data, dragOperationsMask: 1 } });
     };
+    return { options, drop };
+  }
+
+  it('imports a model folder dropped on the options page; a drop without files says what it needs', async () => {
+    browser ??= await launchWithExtension(WEBGPU_ARGS, true, profile);
+    const { options, drop } = await dropZone(browser);
     // Text dragged from a page brings no files: the page says what it needs.
     await drop({ items: [{ mimeType: 'text/plain', data: 'model_index.json' }] });
     await options.getByRole('alert').filter({ hasText: 'Nothing to import' }).getByText(/drop the diffusers model folder itself/).waitFor();
@@ -143,5 +153,21 @@ describe('model installs without a second click', () => {
     await options.getByText(new RegExp(`^Imported ${DROPPED} \\(int8, [\\d.]+ MB\\)\\.$`)).waitFor({ timeout: 120_000 });
     // The list is read again after the import's message: the row follows it.
     await expect.poll(() => modelRow(options, new RegExp(DROPPED)).getByRole('cell').allInnerTexts(), { timeout: 60_000 }).toEqual(['int8', expect.stringMatching(/^[34]\.\d+ MB$/), 'ready', 'Delete']);
+  });
+
+  it('an import goes on when the options page that started it closes, and a page opened later lists the model', async () => {
+    browser ??= await launchWithExtension(WEBGPU_ARGS, true, profile);
+    const worker = browser.context.serviceWorkers()[0]!;
+    const { options, drop } = await dropZone(browser);
+    await drop({ items: [], files: [join(folder, LEFT)] });
+    await options.getByRole('progressbar', { name: `Import of ${LEFT}` }).waitFor({ timeout: 60_000 });
+    await options.close();
+    // Still running when the page was gone: what completes it from here on is the offscreen document alone.
+    expect(await manifestStatus(worker, `local/${LEFT}`)).not.toBe('complete');
+    await expect.poll(() => manifestStatus(worker, `local/${LEFT}`), { timeout: 120_000, interval: 250 }).toBe('complete');
+    const reopened = await browser.open('options.html');
+    await expect.poll(() => modelRow(reopened, new RegExp(LEFT)).getByRole('cell').allInnerTexts(), { timeout: 60_000 }).toEqual(['int8', expect.stringMatching(/^[34]\.\d+ MB$/), 'ready', 'Delete']);
+    // The outcome was the closed page's to show; this one shows no message of an import it did not see end.
+    expect(await reopened.getByText(/^Imported /).count()).toBe(0);
   });
 });

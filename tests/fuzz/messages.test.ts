@@ -82,6 +82,7 @@ const REQUESTS: RequestMessage[] = [
   { target: 'background', type: 'cancel-install', id: 'r16', modelId: 'stabilityai/sd-turbo' },
   { target: 'background', type: 'delete-model', id: 'r17', modelId: 'local/my-model' },
   { target: 'background', type: 'dismiss-job', id: 'r18', jobId: 'job-1' },
+  { target: 'background', type: 'open-import', id: 'r19' },
 ];
 
 const tunerRow = { op: 'gemm', shape: 'GEMM 128×32×96', default: 'tile 64×64×16', chosen: 'tile 32×32×32', defaultMs: 87, ms: 20 };
@@ -114,9 +115,15 @@ const RESULTS: { [T in RequestType]: unknown[] } = {
       storage: { used: 2e9, usage: 2.1e9, quota: 1e11, persisted: true },
     },
   ],
-  'install-model': [install, { ...install, phase: 'failed', error: { name: 'InsufficientStorageError', message: 'Not enough storage' } }],
+  'install-model': [
+    install,
+    { ...install, phase: 'failed', error: { name: 'InsufficientStorageError', message: 'Not enough storage' } },
+    // An import from disk, as its install-update events carry it.
+    { ...install, modelId: 'local/my-model', repo: null, revision: null, phase: 'import', file: 'unet/diffusion_pytorch_model.safetensors', rate: 0, etaSeconds: null },
+  ],
   'cancel-install': [{ cancelled: false }],
   'delete-model': [{ deleted: true }],
+  'open-import': [{ channel: 'local-diffusion-import' }],
 };
 
 type Kind = 'request' | 'event' | 'response';
