@@ -12,6 +12,7 @@ import { GpuContext } from '../engine/gpu/context';
 import { adapterName } from '../engine/gpu/device';
 import { EngineError } from '../engine/gpu/errors';
 import { nodeGpu } from '../engine/gpu/node-gpu';
+import type { PlanLimits } from '../engine/gpu/plan-device';
 import { STORAGE_FORMATS, type StorageFormat } from '../engine/gpu/tensor';
 import { parseUNetConfig, parseVaeConfig } from '../engine/models/config';
 import { recordModelShapes, recordUNetShapes, type RecordedShape } from '../engine/tune/record';
@@ -68,8 +69,11 @@ async function unetCaseSize(folder: ModelFolder, guidance: boolean): Promise<{ b
   return { batch: guidance ? 2 : 1, height: unet.sampleSize, width: unet.sampleSize, textTokens: 77 };
 }
 
-/** The op shapes of the model in `path`: a whole pipeline's generation, or one evaluation of a UNet-only folder. */
-async function modelShapes(path: string, values: ShapeOptions): Promise<RecordedShape[]> {
+/**
+ * The op shapes of the model in `path`: a whole pipeline's generation, or one evaluation of a UNet-only folder, as
+ * they run under the buffer limits of the device being tuned.
+ */
+async function modelShapes(path: string, values: ShapeOptions, limits: PlanLimits): Promise<RecordedShape[]> {
   const folder = new ModelFolder(path);
   try {
     const count = (shapes: RecordedShape[]) => shapes.filter((s) => s.shape.op !== 'conv-algorithm').length;
@@ -79,7 +83,7 @@ async function modelShapes(path: string, values: ShapeOptions): Promise<Recorded
       }
       const format = (values.weights ?? 'f32') as StorageFormat;
       const size = await unetCaseSize(folder, !values['no-guidance']);
-      const shapes = await recordUNetShapes(folder, { ...size, format });
+      const shapes = await recordUNetShapes(folder, { ...size, format, limits });
       console.log(`UNet ${path}: batch ${size.batch}, ${size.height}×${size.width} latents, ${size.textTokens} text tokens, ${format} weights: ${count(shapes)} op shapes.`);
       return shapes;
     }
@@ -89,7 +93,7 @@ async function modelShapes(path: string, values: ShapeOptions): Promise<Recorded
     const native = unet.sampleSize * 2 ** (vae.blockOutChannels.length - 1);
     const width = positive(values.width, 'width', native);
     const height = positive(values.height, 'height', native);
-    const shapes = await recordModelShapes(folder, { width, height, format, guidance: !values['no-guidance'] });
+    const shapes = await recordModelShapes(folder, { width, height, format, guidance: !values['no-guidance'], limits });
     console.log(`Model ${path} at ${width}×${height}, ${format} weights: ${count(shapes)} op shapes.`);
     return shapes;
   } finally {
@@ -128,13 +132,13 @@ async function main(): Promise<void> {
   const out = values.out ?? defaultTuningPath();
   const cache = await readTuningCache(out);
 
-  let shapes = values.model ? await modelShapes(values.model, values) : opsBenchShapes();
-  const filter = values.filter?.toLowerCase();
-  if (filter) shapes = shapes.filter((s) => s.shape.op === 'conv-algorithm' || describeShape(s.shape).toLowerCase().includes(filter));
-
   const ctx = await GpuContext.create(await nodeGpu(), { timing: true });
   console.log(`GPU: ${adapterName(ctx.adapter)}${ctx.profiler.timing ? '' : ' (no timestamp queries: wall time)'}; budget ${budgetMs / 1000} s`);
   try {
+    const { maxStorageBufferBindingSize, maxBufferSize } = ctx.device.limits;
+    let shapes = values.model ? await modelShapes(values.model, values, { maxStorageBufferBindingSize, maxBufferSize }) : opsBenchShapes();
+    const filter = values.filter?.toLowerCase();
+    if (filter) shapes = shapes.filter((s) => s.shape.op === 'conv-algorithm' || describeShape(s.shape).toLowerCase().includes(filter));
     const result = await tune(ctx, shapes, {
       budgetMs,
       repeat,

@@ -6,7 +6,7 @@
  * under a second without a GPU.
  */
 import { GpuContext } from '../gpu/context';
-import { createPlanDevice } from '../gpu/plan-device';
+import { createPlanDevice, type PlanLimits } from '../gpu/plan-device';
 import type { StorageFormat } from '../gpu/tensor';
 import { ClipTextEncoder } from '../models/clip';
 import { parseClipTextConfig, parseUNetConfig, parseVaeConfig } from '../models/config';
@@ -66,6 +66,11 @@ export interface RecordOptions {
   guidance?: boolean;
   /** UNet evaluations per image: weighs the UNet's shapes against the other stages'. Default 20. */
   steps?: number;
+  /**
+   * The buffer limits of the adapter being tuned (default: a desktop adapter's). They decide whether the VAE runs on
+   * row bands, whose convolutions have other shapes than the whole image's.
+   */
+  limits?: PlanLimits;
 }
 
 /** Every tunable op call of one txt2img generation of the model in `files` at the given size. */
@@ -87,7 +92,7 @@ export async function recordModelShapes(files: ModelFiles, options: RecordOption
   const h = options.height / vaeFactor;
   const w = options.width / vaeFactor;
 
-  const { device, summary } = createPlanDevice();
+  const { device, summary } = createPlanDevice(options.limits);
   const ctx = GpuContext.fromDevice(device, summary);
   const recorder = new ShapeRecorder();
   ctx.tuning = recorder;
@@ -122,6 +127,8 @@ export interface UNetRecordOptions {
   /** Tokens of the text the cross-attention reads (77 for CLIP). */
   textTokens: number;
   format: StorageFormat;
+  /** The buffer limits of the adapter being tuned (default: a desktop adapter's): they size the attention's chunks. */
+  limits?: PlanLimits;
 }
 
 /**
@@ -136,7 +143,7 @@ export async function recordUNetShapes(files: ModelFiles, options: UNetRecordOpt
   for (const [name, v] of [['batch', options.batch], ['latent height', options.height], ['latent width', options.width], ['text length', options.textTokens]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new InvalidParameterError(`The ${name} must be a positive integer; got ${v}.`);
   }
-  const { device, summary } = createPlanDevice();
+  const { device, summary } = createPlanDevice(options.limits);
   const ctx = GpuContext.fromDevice(device, summary);
   const recorder = new ShapeRecorder();
   ctx.tuning = recorder;

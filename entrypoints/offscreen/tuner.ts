@@ -66,7 +66,9 @@ export class Tuner {
     try {
       const ctx = await this.target.gpu();
       const { width, height } = await this.target.size();
-      const shapes = await recordModelShapes(this.target.files, { width, height, format: 'f32' });
+      // As the model runs on this device: its buffer limits decide where the VAE runs on row bands.
+      const { maxStorageBufferBindingSize, maxBufferSize } = ctx.device.limits;
+      const shapes = await recordModelShapes(this.target.files, { width, height, format: 'f32', limits: { maxStorageBufferBindingSize, maxBufferSize } });
       const previous = await storedTuningTable(ctx);
       const result = await tune(ctx, shapes, {
         budgetMs,
