@@ -1,8 +1,9 @@
 /**
  * The offscreen document: the one place that holds the GPU device and the loaded model. It answers the requests the
- * background forwards to it, imports the model folders the options page hands it (lib/import-channel.ts), and runs the generation jobs the background's queue hands it, one at a time, publishing
- * their progress to every page. While a job runs it holds a connection to the background, whose dropping tells the
- * queue that this document is gone (closed or crashed).
+ * background forwards to it, imports the model folders the options page hands it (lib/import-channel.ts), and runs
+ * the generation jobs the background's queue hands it, one at a time, publishing their progress to every page. While
+ * a job runs it holds a connection to the background, whose dropping tells the queue that this document is gone
+ * (closed or crashed).
  */
 import { browser } from 'wxt/browser';
 import { IMPORT_CHANNEL, serveImports } from '../../lib/import-channel';
