@@ -11,6 +11,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 export const CHROMIUM = '/usr/bin/chromium';
 export const EXTENSION = resolve('.output/chrome-mv3');
 export const WEBGPU_ARGS = ['--enable-unsafe-webgpu'];
+/** The flags every browser here starts with: no sandbox (containers), and as little background traffic as the browser allows. */
+export const BROWSER_FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 export interface ExtensionBrowser {
   context: BrowserContext;
@@ -49,11 +51,7 @@ export async function launchWithExtension(extraArgs: string[], headless = true, 
     headless,
     args: [
       ...extraArgs,
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
+      ...BROWSER_FLAGS,
       `--disable-extensions-except=${EXTENSION}`,
       `--load-extension=${EXTENSION}`,
     ],

@@ -12,15 +12,21 @@
  *   by the offscreen document, and a fetch made here in the service worker is in it;
  * - every request goes to the extension's own files (chrome-extension://, data:, blob:), the hosts of the manifest's
  *   host permissions (the README's permissions table, checked in security.test.ts), or the hub server that the
- *   Hugging Face endpoint preference names.
+ *   Hugging Face endpoint preference names;
+ * - the browser's own net log of the session (tests/helpers/net-log.ts), which also holds what no page or worker
+ *   asks for (the browser's own services, anything fetched on the extension's behalf): the extension's requests go
+ *   to the same places, and the browser's own requests and host lookups are those it makes without the extension.
  */
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXTENSION, launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
 import type { JobState } from '../../lib/messages';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
+import { browserOwnTraffic, readNetLog } from '../helpers/net-log';
 import { recordNetwork, type NetworkRecorder } from '../helpers/network-recorder';
 import { TINY_MODEL } from '../models/fixtures';
 
@@ -49,11 +55,22 @@ describe('network requests of the extension', () => {
   let extension: string;
   /** The extension's service worker's states as Chromium reports them from the stop below on. */
   const workerStates: { status: string; targetId?: string }[] = [];
+  let logDir: string;
+  let started: number;
+
+  /** Whether `url` is one the extension may ask for: its own files, the model hosts, or the endpoint set. */
+  function allowed(url: string): boolean {
+    const manifest = JSON.parse(readFileSync(join(EXTENSION, 'manifest.json'), 'utf8')) as { host_permissions?: string[] };
+    const hosts = (manifest.host_permissions ?? []).map(matchPattern);
+    return url.startsWith(extension) || url.startsWith('data:') || url.startsWith(`blob:${extension}`) || url.startsWith(`${hub.base}/`) || hosts.some((host) => host(new URL(url)));
+  }
 
   beforeAll(async () => {
     hub = await startHubServer({ [REPO]: TINY_MODEL });
+    logDir = await mkdtemp(join(tmpdir(), 'sd-netlog-'));
+    started = Date.now();
     // The recorder's own DevTools connection: Playwright's pipe cannot reach the targets it attaches to.
-    browser = await launchWithExtension([...WEBGPU_ARGS, '--remote-debugging-port=0']);
+    browser = await launchWithExtension([...WEBGPU_ARGS, '--remote-debugging-port=0', `--log-net-log=${join(logDir, 'net-log.json')}`]);
     extension = `chrome-extension://${browser.extensionId}/`;
     recorder = await recordNetwork(browser.profile);
   }, 300_000);
@@ -61,6 +78,7 @@ describe('network requests of the extension', () => {
     await recorder?.close();
     await browser?.close();
     await hub?.close();
+    await rm(logDir, { recursive: true, force: true });
   });
 
   it('a session: first run, install from the hub on the options page, generate from the popup, options again', async () => {
@@ -141,10 +159,6 @@ describe('network requests of the extension', () => {
   });
 
   it('made no request but to its own files, the model hosts and the Hugging Face endpoint set', async () => {
-    const manifest = JSON.parse(readFileSync(join(EXTENSION, 'manifest.json'), 'utf8')) as { host_permissions?: string[] };
-    const hosts = (manifest.host_permissions ?? []).map(matchPattern);
-    const allowed = (url: string) =>
-      url.startsWith(extension) || url.startsWith('data:') || url.startsWith(`blob:${extension}`) || url.startsWith(`${hub.base}/`) || hosts.some((host) => host(new URL(url)));
     const requests = recorder.requests;
     expect(requests.filter((r) => r.targetType !== 'browser_ui').length).toBeGreaterThan(20);
     // Chromium's own interface (the omnibox's WebUI pages) is recorded too: it loads its chrome:// resources.
@@ -157,4 +171,33 @@ describe('network requests of the extension', () => {
     const counts = [...byType].map(([type, n]) => `${type} ${n}`).join(', ');
     console.log(`network: ${requests.length} requests recorded (${counts}), ${hub.log.length} of them to the hub server, none elsewhere`);
   });
+
+  it("the browser's net log: the extension's requests go to the same places, and the browser's own are those it makes without the extension", async () => {
+    // The net log is complete once the browser has closed.
+    const session = Date.now() - started;
+    await recorder.close();
+    await browser.close();
+    const log = await readNetLog(join(logDir, 'net-log.json'));
+    const origin = extension.slice(0, -1);
+    const byExtension = log.requests.filter((r) => r.initiator === origin);
+    expect(byExtension.filter((r) => !allowed(r.url)).map((r) => `${r.method} ${r.url}`)).toEqual([]);
+    // The install's downloads, made by the offscreen document, are in it.
+    expect(hub.log.filter((r) => !byExtension.some((q) => q.url === `${hub.base}${r.path}`)).map((r) => r.path)).toEqual([]);
+    // Nothing else asked for anything: no page of the session is anyone's but the extension's.
+    expect(log.requests.filter((r) => r.initiator !== null && r.initiator !== origin).map((r) => `${r.initiator} → ${r.url}`)).toEqual([]);
+
+    // The same browser with the same flags and no extension, for as long as the session took (half a minute at most: its requests come at its start).
+    const own = await browserOwnTraffic(Math.min(session, 30_000));
+    const hostOf = (url: string) => new URL(url).hostname;
+    const ownHosts = new Set([...own.requests.map((r) => hostOf(r.url)), ...own.resolvedHosts]);
+    const browserHosts = [...new Set(log.requests.filter((r) => r.initiator === null && !allowed(r.url)).map((r) => hostOf(r.url)))];
+    expect(browserHosts.filter((host) => !ownHosts.has(host))).toEqual([]);
+    const hubHost = hostOf(hub.base);
+    const lookups = log.resolvedHosts.filter((host) => host !== hubHost && !allowed(`https://${host}/`));
+    expect(lookups.filter((host) => !ownHosts.has(host))).toEqual([]);
+    console.log(
+      `net log: ${log.requests.length} requests, ${byExtension.length} by the extension (${hub.log.length} to the hub); ` +
+        `the browser's own went to ${browserHosts.join(', ') || 'nothing'}, as it does without the extension (${[...ownHosts].join(', ') || 'nothing'})`,
+    );
+  }, 180_000);
 });

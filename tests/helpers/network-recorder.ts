@@ -15,7 +15,8 @@
  * - `Network.requestWillBeSent` (redirects included: each hop is a request), `Network.webSocketCreated` and
  *   `Network.webTransportCreated` of every target are recorded with the target that made them.
  *
- * Not seen: requests the browser process makes on its own (component updates, which the tests' flags turn off).
+ * Not seen: requests the browser process makes on its own or on an extension's behalf; Chromium's net log
+ * (net-log.ts) holds those.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
