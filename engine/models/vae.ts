@@ -24,7 +24,7 @@ import type { Tensor } from '../gpu/tensor';
 import { conv2d } from '../ops/conv2d';
 import { linear } from '../ops/gemm';
 import { groupNorm } from '../ops/group-norm';
-import { WINOGRAD_WORKSPACE_BYTES } from '../ops/winograd';
+import { WINOGRAD_WORKSPACE_BYTES } from '../ops/winograd-common';
 import { bandHeights, fillHalo, HALO, joinRows, mapWithHalo, normBands, releaseBands, rowsOf, splitRows, withHalo, type Band } from './bands';
 import { ResnetBlock, VaeAttention, type ConvRunOptions } from './blocks';
 import type { VaeConfig } from './config';

@@ -10,7 +10,7 @@
  *   U[co, ci] = G g[co, ci] Gᵀ                         (6×6, once on the CPU: `winograd4Transform`)
  *   V[t, ci]  = Bᵀ d_t[ci] B                          (6×6, pass 1: `shaders/winograd4-input.wgsl`)
  *   M[ξ, t, co] = Σ_ci V[ξ, t, ci] · U[ξ, co, ci]      (36 GEMMs, ξ = 6i + j: `shaders/winograd4.wgsl`)
- *   y_t[co]   = Aᵀ M[·, t, co] A + bias[co] + residual  (4×4, clipped at the output's edge: `winograd4-output.wgsl`)
+ *   y_t[co]   = Aᵀ M[·, t, co] A + bias[co] + residual  (4×4, clipped at the output's edge: `winograd-output.wgsl`)
  *
  *   G  = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1⁄24 1⁄12 ⅙; 1⁄24 −1⁄12 ⅙; 0 0 1]
  *   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
@@ -26,6 +26,9 @@
  * pooled f32 [36, tiles, Cin] and M a pooled f32 [36, tiles, Cout] workspace. When either would exceed
  * `workspaceBytes` for all tiles, the tiles are processed in chunks that reuse them.
  *
+ * The weight transform, tile grid, workspace chunking and output pass are F(2×2)'s (engine/ops/winograd-common.ts);
+ * this file holds F(4×4)'s G and its input and GEMM passes.
+ *
  * Precision: f32 throughout, but the transforms scale by up to 5 (Bᵀ) and 8 (Aᵀ) and G's sixths and 24ths are not
  * exact in binary, so rounding grows: on SD-like values (unit activations, weights ~ N(0, 1/(9·Cin))) the result
  * is within 9e-6 (Cin 128) to 1.7e-5 (Cin 320) of the largest output against an f64 direct convolution, about 20×
@@ -33,85 +36,62 @@
  */
 import inputSource from '../../shaders/winograd4-input.wgsl?raw';
 import gemmSource from '../../shaders/winograd4.wgsl?raw';
-import outputSource from '../../shaders/winograd4-output.wgsl?raw';
 import { uniforms, type GpuContext } from '../gpu/context';
-import { ShapeError } from '../gpu/errors';
 import type { StorageFormat, Tensor } from '../gpu/tensor';
 import { preprocess } from '../gpu/wgsl';
-import { packWeight, rowWords } from '../quant/pack';
+import { rowWords } from '../quant/pack';
 import { weightBindings, weightDefines, weightsWgsl } from './weights';
-import { WINOGRAD_WORKSPACE_BYTES, type WinogradRun } from './winograd';
+import {
+  isWinogradWeightOf,
+  winogradGrid,
+  winogradOutputPass,
+  winogradTransformWith,
+  winogradWeightWith,
+  type WinogradRun,
+  type WinogradVariant,
+} from './winograd-common';
 
 const WG = 256;
 
-/** G of F(4×4, 3×3): rows are the interpolation points 0, −1, 1, −2, 2, ∞ (f64; rounded once, in U). */
-const G4: readonly (readonly [number, number, number])[] = [
-  [1 / 4, 0, 0],
-  [-1 / 6, -1 / 6, -1 / 6],
-  [-1 / 6, 1 / 6, -1 / 6],
-  [1 / 24, 1 / 12, 1 / 6],
-  [1 / 24, -1 / 12, 1 / 6],
-  [0, 0, 1],
-];
+/** F(4×4, 3×3): G's rows are the interpolation points 0, −1, 1, −2, 2, ∞. */
+const F4: WinogradVariant = {
+  m: 4,
+  g: [
+    [1 / 4, 0, 0],
+    [-1 / 6, -1 / 6, -1 / 6],
+    [-1 / 6, 1 / 6, -1 / 6],
+    [1 / 24, 1 / 12, 1 / 6],
+    [1 / 24, -1 / 12, 1 / 6],
+    [0, 0, 1],
+  ],
+  op: 'winograd4',
+};
 
 /** U = G g Gᵀ for every (co, ci) of PyTorch's [Cout, Cin, 3, 3] weight, as [36, Cout, Cin] (ξ = 6i + j outermost). */
 export function winograd4Transform(oihw: Float32Array, cout: number, cin: number): Float32Array {
-  if (oihw.length !== cout * cin * 9) throw new ShapeError(`winograd4Transform: ${oihw.length} values for [${cout}, ${cin}, 3, 3]`);
-  const u = new Float32Array(36 * cout * cin);
-  const gg = new Float64Array(18);
-  for (let co = 0; co < cout; co++) {
-    for (let ci = 0; ci < cin; ci++) {
-      const base = (co * cin + ci) * 9;
-      // G g: 6×3.
-      for (let i = 0; i < 6; i++) {
-        const r = G4[i]!;
-        for (let c = 0; c < 3; c++) gg[3 * i + c] = r[0] * oihw[base + c]! + r[1] * oihw[base + 3 + c]! + r[2] * oihw[base + 6 + c]!;
-      }
-      // (G g) Gᵀ: 6×6.
-      for (let i = 0; i < 6; i++) {
-        for (let j = 0; j < 6; j++) {
-          const r = G4[j]!;
-          u[((6 * i + j) * cout + co) * cin + ci] = gg[3 * i]! * r[0] + gg[3 * i + 1]! * r[1] + gg[3 * i + 2]! * r[2];
-        }
-      }
-    }
-  }
-  return u;
+  return winogradTransformWith(F4, oihw, cout, cin, 'winograd4Transform');
 }
 
 /** A Winograd F(4×4) weight tensor [36, Cout, Cin] in `format`, from PyTorch's [Cout, Cin, 3, 3] weight. */
 export function winograd4Weight(ctx: GpuContext, oihw: Float32Array, cout: number, cin: number, format: StorageFormat, label: string): Tensor {
-  const packed = packWeight(winograd4Transform(oihw, cout, cin), 36 * cout, cin, format);
-  return ctx.weight([36, cout, cin], format, packed.data, label, packed.scales);
+  return winogradWeightWith(F4, ctx, oihw, cout, cin, format, label, 'winograd4Transform');
 }
 
 /** F(4×4) weights are the only 3-D conv weights with 36 matrices: [36, Cout, Cin]. */
 export function isWinograd4Weight(w: Tensor): boolean {
-  return w.shape.length === 3 && w.shape[0] === 36;
+  return isWinogradWeightOf(F4, w);
 }
 
 /** Records the three F(4×4) passes for a validated conv2d call (x NHWC f32, u from `winograd4Weight`). */
 export function winograd4Conv(ctx: GpuContext, x: Tensor, u: Tensor, run: WinogradRun): void {
-  const [batch, h, w, cin] = x.shape as [number, number, number, number];
+  const cin = x.shape[3]!;
   const cout = u.shape[1]!;
-  const up = run.upsample ? 1 : 0;
-  const [ho, wo] = run.size;
-  const tilesX = Math.ceil(wo / 4);
-  const tilesPerImage = Math.ceil(ho / 4) * tilesX;
-  const total = batch * tilesPerImage;
-  const { tm, tn } = run.tile.tile;
-  const budget = Math.min(run.workspaceBytes ?? WINOGRAD_WORKSPACE_BYTES, ctx.maxBindingBytes);
-  const chunk = Math.min(total, Math.max(tm, Math.floor(budget / (36 * Math.max(cin, cout) * 4) / tm) * tm));
-  const v = ctx.empty([36, chunk, cin], 'winograd4.v');
-  const m = ctx.empty([36, chunk, cout], 'winograd4.m');
-  const nTiles = Math.ceil(cout / tn);
-  const bias = run.bias !== undefined;
-  const residual = run.residual !== undefined;
-  const skip = run.skip !== undefined;
-
-  for (let t0 = 0; t0 < total; t0 += chunk) {
-    const tiles = Math.min(chunk, total - t0);
-    const mTiles = Math.ceil(tiles / tm);
+  const grid = winogradGrid(F4, ctx, x, u, run, Math.max(cin, cout));
+  const { h, w, up, ho, wo, tilesX, tilesPerImage, nTiles } = grid;
+  const v = ctx.empty([36, grid.chunk, cin], 'winograd4.v');
+  const m = ctx.empty([36, grid.chunk, cout], 'winograd4.m');
+  for (const chunk of grid.chunks) {
+    const { t0, tiles, mTiles } = chunk;
     ctx.dispatch({
       op: 'winograd4-input',
       variant: '',
@@ -147,27 +127,7 @@ export function winograd4Conv(ctx: GpuContext, x: Tensor, u: Tensor, run: Winogr
       bindings: [...weightBindings(u), v, m],
       workgroups: [...ctx.grid(mTiles), 36 * nTiles],
     });
-    ctx.dispatch({
-      op: 'winograd4-output',
-      variant: `${bias ? 'bias' : ''}/${residual ? 'residual' : ''}/${skip ? 'skip' : ''}`,
-      code: () => preprocess(outputSource, { BIAS: bias, RESIDUAL: residual, SKIP: skip }),
-      constants: { WG },
-      uniforms: uniforms([
-        ['u32', ho],
-        ['u32', wo],
-        ['u32', cout],
-        ['u32', tilesX],
-        ['u32', tilesPerImage],
-        ['u32', t0],
-        ['u32', tiles],
-        ['u32', run.out.channelStride],
-        ['u32', run.out.channelOffset],
-        ['u32', run.skip?.channelStride ?? 0],
-        ['u32', run.skip?.channelOffset ?? 0],
-      ]),
-      bindings: [m, run.bias, run.residual, run.out.tensor, run.skip?.tensor],
-      workgroups: ctx.grid(Math.ceil((tiles * cout) / WG)),
-    });
+    winogradOutputPass(F4, ctx, grid, run, m, chunk);
   }
   ctx.release(v, m);
 }

@@ -1,7 +1,7 @@
 /**
  * CPU references of engine/ops/conv2d.ts (3×3, stride 1 or 2, symmetric or bottom-right padding, fused nearest
- * upsampling to 2× or a given size, bias, residual)
- * and of its Winograd F(2×2, 3×3) path, on plain NHWC Float32Arrays, accumulating in f64.
+ * upsampling to 2× or a given size, bias, residual), on plain NHWC Float32Arrays, accumulating in f64. Its Winograd
+ * paths' references are engine/ref/winograd.ts and engine/ref/winograd4.ts.
  */
 export interface Conv3x3RefOptions {
   bias?: Float32Array;
@@ -64,84 +64,6 @@ export function conv3x3(x: Float32Array, [batch, h, w, cin]: Nhwc, weight: Float
             }
           }
           y[pixel * cout + co] = sum + (opts.residual?.[pixel * cout + co] ?? 0);
-        }
-      }
-    }
-  }
-  return y;
-}
-
-/**
- * Stride-1 3×3 convolution by Winograd F(2×2, 3×3) from transformed weights u [16, Cout, Cin] (U = G g Gᵀ,
- * ξ = 4i + j outermost): per 2×2 output tile V = Bᵀ d B on the 4×4 input patch, M = Σ_ci V ⊙ U, y = Aᵀ M A.
- */
-export function conv3x3Winograd(
-  x: Float32Array,
-  [batch, h, w, cin]: Nhwc,
-  u: Float32Array,
-  cout: number,
-  opts: Omit<Conv3x3RefOptions, 'stride' | 'padding' | 'weightLayout'> = {},
-): Float32Array {
-  const up = opts.upsample ?? false;
-  const [hv, wv, ho, wo] = outputSize(h, w, 1, up, 1);
-  const sy = (vy: number) => nearestIndex(vy, h, hv);
-  const sx = (vx: number) => nearestIndex(vx, w, wv);
-  const bt = [
-    [1, 0, -1, 0],
-    [0, 1, 1, 0],
-    [0, -1, 1, 0],
-    [0, 1, 0, -1],
-  ];
-  const at = [
-    [1, 1, 1, 0],
-    [0, 1, -1, -1],
-  ];
-  const y = new Float32Array(batch * ho * wo * cout);
-  const d = new Float64Array(16 * cin);
-  const v = new Float64Array(16 * cin);
-  const m = new Float64Array(16);
-  for (let b = 0; b < batch; b++) {
-    for (let ty = 0; ty < ho; ty += 2) {
-      for (let tx = 0; tx < wo; tx += 2) {
-        d.fill(0);
-        for (let r = 0; r < 4; r++) {
-          const vy = ty - 1 + r;
-          if (vy < 0 || vy >= hv) continue;
-          for (let c = 0; c < 4; c++) {
-            const vx = tx - 1 + c;
-            if (vx < 0 || vx >= wv) continue;
-            const base = ((b * h + sy(vy)) * w + sx(vx)) * cin;
-            for (let ci = 0; ci < cin; ci++) d[(r * 4 + c) * cin + ci] = x[base + ci]!;
-          }
-        }
-        v.fill(0);
-        for (let i = 0; i < 4; i++) {
-          for (let j = 0; j < 4; j++) {
-            for (let r = 0; r < 4; r++) {
-              for (let c = 0; c < 4; c++) {
-                const f = bt[i]![r]! * bt[j]![c]!;
-                if (f === 0) continue;
-                for (let ci = 0; ci < cin; ci++) v[(i * 4 + j) * cin + ci]! += f * d[(r * 4 + c) * cin + ci]!;
-              }
-            }
-          }
-        }
-        for (let co = 0; co < cout; co++) {
-          for (let xi = 0; xi < 16; xi++) {
-            let sum = 0;
-            for (let ci = 0; ci < cin; ci++) sum += v[xi * cin + ci]! * u[(xi * cout + co) * cin + ci]!;
-            m[xi] = sum;
-          }
-          for (let dy = 0; dy < 2 && ty + dy < ho; dy++) {
-            for (let dx = 0; dx < 2 && tx + dx < wo; dx++) {
-              let sum = opts.bias?.[co] ?? 0;
-              for (let r = 0; r < 4; r++) {
-                for (let c = 0; c < 4; c++) sum += at[dy]![r]! * at[dx]![c]! * m[r * 4 + c]!;
-              }
-              const pixel = (b * ho + ty + dy) * wo + tx + dx;
-              y[pixel * cout + co] = sum + (opts.residual?.[pixel * cout + co] ?? 0);
-            }
-          }
         }
       }
     }

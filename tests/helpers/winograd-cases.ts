@@ -1,0 +1,155 @@
+/**
+ * The cases tests/ops/winograd.test.ts (F(2×2, 3×3)) and tests/ops/winograd4.test.ts (F(4×4, 3×3)) run alike: each
+ * file calls `winogradCases` inside its describe with its algorithm, its tolerance and the shapes it covers, and adds
+ * the tests only its algorithm has.
+ */
+import { expect, it } from 'vitest';
+import { conv2d, type Conv2dOptions, type ConvTile } from '../../engine/ops/conv2d';
+import type { GpuContext } from '../../engine/gpu/context';
+import { STORAGE_FORMATS, type StorageFormat, type Tensor } from '../../engine/gpu/tensor';
+import { dequantize, packWeight } from '../../engine/quant/pack';
+import * as ref from '../../engine/ref/conv2d';
+import type { WinogradRefOptions } from '../../engine/ref/winograd';
+import { expectClose, gpuContext, randomArray, sliceOf } from './gpu';
+
+export type Shape = [number, number, number, number];
+
+export const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+export interface WinogradAlgorithm {
+  algorithm: 'winograd' | 'winograd4';
+  /** α²: the weight's shape[0]. */
+  matrices: 16 | 36;
+  transform(oihw: Float32Array, cout: number, cin: number): Float32Array;
+  weight(ctx: GpuContext, oihw: Float32Array, cout: number, cin: number, format: StorageFormat, label: string): Tensor;
+  /** The CPU reference of the same algorithm (engine/ref/winograd*.ts). */
+  reference(x: Float32Array, shape: ref.Nhwc, u: Float32Array, cout: number, opts?: WinogradRefOptions): Float32Array;
+}
+
+export interface WinogradCases extends WinogradAlgorithm {
+  /** GPU against the CPU reference of the same algorithm (each file says how it was measured). */
+  tol: number;
+  /** The CPU reference of U = G g Gᵀ against the direct convolution of g: [input, Cout, upsample]. */
+  transformCases: readonly (readonly [Shape, number, Conv2dOptions['upsample']])[];
+  /** f32 U with bias: [input, Cout]. */
+  f32Shapes: readonly (readonly [Shape, number])[];
+  /** Upsampling to odd sizes, with bias and residual: [input, Cout, size]. */
+  upsampleCases: readonly (readonly [Shape, number, readonly [number, number]])[];
+  /** A workspace budget small enough that the tiles run in several chunks (TM = 32, Cout 12). */
+  chunked: { shape: Shape; workspaceBytes: number };
+  /** Conv tiles to run (each compiles its own pipeline: seconds on SwiftShader), and the test's title. */
+  tiles: { title: string; list: readonly ConvTile[] };
+}
+
+interface Case {
+  shape: Shape;
+  cout: number;
+  upsample?: Conv2dOptions['upsample'];
+  bias?: boolean;
+  residual?: boolean;
+  format?: StorageFormat;
+  tile?: Conv2dOptions['tile'];
+  workspaceBytes?: number;
+}
+
+function outShape({ shape: [b, h, w], cout, upsample = false }: Case): Shape {
+  const [hv, wv] = upsample === true ? [2 * h, 2 * w] : upsample === false ? [h, w] : upsample;
+  return [b, hv, wv, cout];
+}
+
+/** The conv of a case on the GPU by `a`, and `a`'s CPU reference on the U values the kernel sees. */
+async function run(a: WinogradAlgorithm, c: Case, seed: number): Promise<[Float32Array, Float32Array]> {
+  const ctx = await gpuContext();
+  const [, , , cin] = c.shape;
+  const x = randomArray(count(c.shape), seed);
+  const oihw = randomArray(c.cout * cin * 9, seed + 1, 0.5);
+  const bias = c.bias ? randomArray(c.cout, seed + 2) : undefined;
+  const residual = c.residual ? randomArray(count(outShape(c)), seed + 3) : undefined;
+  const format = c.format ?? 'f32';
+  const u = a.weight(ctx, oihw, c.cout, cin, format, 'u');
+  expect(u.shape).toEqual([a.matrices, c.cout, cin]);
+  const y = conv2d(ctx, ctx.upload(x, c.shape, 'x'), u, {
+    upsample: c.upsample,
+    bias: bias && ctx.upload(bias, [c.cout], 'bias'),
+    residual: residual && ctx.upload(residual, outShape(c), 'residual'),
+    tile: c.tile,
+    algorithm: a.algorithm,
+    workspaceBytes: c.workspaceBytes,
+  });
+  expect(y.shape).toEqual(outShape(c));
+  const gpu = await ctx.read(y);
+  ctx.destroyWeight(u);
+  const seen = dequantize(packWeight(a.transform(oihw, c.cout, cin), a.matrices * c.cout, cin, format));
+  return [gpu, a.reference(x, c.shape, seen, c.cout, { upsample: c.upsample, bias, residual })];
+}
+
+/** Registers the shared tests; call inside the file's describe. */
+export function winogradCases(s: WinogradCases): void {
+  it('transform: the CPU Winograd convolution of U = G g Gᵀ equals the direct convolution of g', () => {
+    for (const [shape, cout, upsample] of s.transformCases) {
+      const oihw = randomArray(cout * shape[3] * 9, 1);
+      const x = randomArray(count(shape), 2);
+      const bias = randomArray(cout, 3);
+      const u = s.transform(oihw, cout, shape[3]);
+      const direct = ref.conv3x3(x, shape, oihw, cout, { weightLayout: 'oihw', upsample, bias });
+      expectClose(s.reference(x, shape, u, cout, { upsample, bias }), direct, 1e-6, `${shape}`);
+    }
+  });
+
+  for (const [shape, cout] of s.f32Shapes) {
+    it(`f32 ${shape} → ${cout}, bias`, async () => {
+      const [gpu, expected] = await run(s, { shape, cout, bias: true }, 10);
+      expectClose(gpu, expected, s.tol);
+    });
+  }
+
+  for (const format of STORAGE_FORMATS) {
+    it(`${format} U, odd sizes, Cin not a multiple of 4 or 32`, async () => {
+      const [gpu, expected] = await run(s, { shape: [2, 7, 5, 35], cout: 12, bias: true, residual: true, format }, 20);
+      expectClose(gpu, expected, s.tol, format);
+    });
+  }
+
+  it('fuses 2× nearest upsampling, with bias and residual', async () => {
+    const [gpu, expected] = await run(s, { shape: [2, 5, 3, 6], cout: 9, upsample: true, bias: true, residual: true }, 30);
+    expectClose(gpu, expected, s.tol);
+  });
+
+  it('upsamples to odd sizes (diffusers upsample_size), with bias and residual', async () => {
+    for (const [shape, cout, upsample] of s.upsampleCases) {
+      const [gpu, expected] = await run(s, { shape, cout, upsample, bias: true, residual: true }, 35);
+      expectClose(gpu, expected, s.tol, `${shape} → ${upsample}`);
+    }
+  });
+
+  it('splits the tiles into chunks when the workspace is small', async () => {
+    const tile = { tm: 32, tn: 32, tk: 16, rm: 4 };
+    const [gpu, expected] = await run(s, { ...s.chunked, cout: 12, bias: true, residual: true, tile }, 40);
+    expectClose(gpu, expected, s.tol);
+  });
+
+  it(s.tiles.title, async () => {
+    for (const tile of s.tiles.list) {
+      const [gpu, expected] = await run(s, { shape: [1, 11, 9, 20], cout: 36, bias: true, tile }, 50);
+      expectClose(gpu, expected, s.tol, JSON.stringify(tile));
+    }
+  });
+
+  it('writes into a channel slice, and a copy into a skip slice, leaving the other channels untouched', async () => {
+    const ctx = await gpuContext();
+    const shape: Shape = [1, 7, 9, 8];
+    const cout = 6;
+    const x = randomArray(count(shape), 70);
+    const oihw = randomArray(cout * 8 * 9, 71);
+    const u = s.weight(ctx, oihw, cout, 8, 'f32', 'u');
+    const before = randomArray(7 * 9 * 11, 72);
+    const beforeSkip = randomArray(7 * 9 * 8, 73);
+    const joined = ctx.upload(before, [1, 7, 9, 11], 'joined');
+    const skip = ctx.upload(beforeSkip, [1, 7, 9, 8], 'skip');
+    conv2d(ctx, ctx.upload(x, shape, 'x'), u, { out: { tensor: joined, offset: 5 }, skip: { tensor: skip, offset: 0 } });
+    const expected = s.reference(x, shape, s.transform(oihw, cout, 8), cout);
+    expectClose(sliceOf(await ctx.read(joined), before, 11, 5, cout), expected, s.tol, 'out');
+    expectClose(sliceOf(await ctx.read(skip), beforeSkip, 8, 0, cout), expected, s.tol, 'skip');
+    ctx.destroyWeight(u);
+  });
+}
