@@ -13,9 +13,8 @@ import { STORAGE_FORMATS, type Tensor } from '../engine/gpu/tensor';
 import { attention } from '../engine/ops/attention';
 import { linear } from '../engine/ops/gemm';
 import { groupNorm } from '../engine/ops/group-norm';
-import { conv2d, convWeightMatrix, type ConvWeightAlgorithm } from '../engine/ops/conv2d';
-import { winogradWeight } from '../engine/ops/winograd';
-import { winograd4Weight } from '../engine/ops/winograd4';
+import { conv2d, convWeightMatrix, WINOGRAD, type ConvWeightAlgorithm } from '../engine/ops/conv2d';
+import { winogradWeight } from '../engine/ops/winograd-common';
 import { packWeight } from '../engine/quant/pack';
 import type { RecordedShape } from '../engine/tune/record';
 import { describeShape, shapeKey, type TunableShape } from '../engine/tune/shapes';
@@ -65,8 +64,7 @@ function convCase(algorithm: ConvWeightAlgorithm): Case {
       const x = ctx.upload(random(h * w * cin, 3), [1, h, w, cin], 'x');
       const oihw = random(cout * cin * 9, 4).map((v) => v * 0.05);
       let weight: Tensor;
-      if (algorithm === 'winograd') weight = winogradWeight(ctx, oihw, cout, cin, 'f16', 'w');
-      else if (algorithm === 'winograd4') weight = winograd4Weight(ctx, oihw, cout, cin, 'f16', 'w');
+      if (algorithm !== 'direct') weight = winogradWeight(WINOGRAD[algorithm], ctx, oihw, cout, cin, 'f16', 'w');
       else {
         const p = packWeight(convWeightMatrix(oihw, cout, cin), cout, 9 * cin, 'f16');
         weight = ctx.weight([cout, 9 * cin], 'f16', p.data, 'w', p.scales);

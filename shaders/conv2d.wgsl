@@ -5,26 +5,18 @@
 // Output pixel (oy, ox) reads the window whose top-left pixel is (oy·s − pad, ox·s − pad): pad = 1 pads every side,
 // pad = 0 only the bottom and right (whatever lies past the image reads as zero).
 //
-// The op prepends the tile (ConvTile in engine/ops/conv2d.ts): `const TM, TN, TK, RM: u32` and the register block
-// spelled out as `accumulate` and `store_block`. A workgroup owns a TM × TN block of C; thread (tx, ty) accumulates
-// rows ty·RM … ty·RM + RM − 1 × channels tx + c·TN/4 (c < 4), so neighbouring threads write neighbouring channels.
-// Per K step, TK columns of A and B are staged in workgroup memory as whole vec4s — As[k][q] holds rows 4q … 4q+3,
-// Bs[k][t] channels t + c·TN/4 — so the inner loop reads RM/4 + 1 vec4s per TK step for 4·RM multiply-adds; one
-// spare vec4 per k row puts consecutive k rows in different banks for the staging stores. Each vec4 is stored whole
-// by one thread: a store to one lane of a shared vec4 can compile to a read-modify-write of all four and race with
-// the threads storing the other lanes.
+// The op prepends the tile (ConvTile in engine/ops/conv2d.ts): `const TM, TN, TK, RM: u32`, the register block
+// spelled out as `accumulate` and `store_block`, and the staging of B and the inner loop (shaders/conv2d-tile.wgsl).
+// A workgroup owns a TM × TN block of C; thread (tx, ty) accumulates rows ty·RM … ty·RM + RM − 1 × channels
+// tx + c·TN/4 (c < 4), so neighbouring threads write neighbouring channels. Per K step, TK columns of A and B are
+// staged in workgroup memory as whole vec4s — As[k][q] holds rows 4q … 4q+3, Bs[k][t] channels t + c·TN/4 — so the
+// inner loop reads RM/4 + 1 vec4s per TK step for 4·RM multiply-adds. Each vec4 is stored whole by one thread: a
+// store to one lane of a shared vec4 can compile to a read-modify-write of all four and race with the threads
+// storing the other lanes.
 //
 // Staging loads run along k: consecutive threads read consecutive input channels of one pixel (contiguous in
 // NHWC) and consecutive weights of one row. A thread always stages the same k column (lid % TK) of the same rows,
 // so their pixel coordinates are computed once, before the K loop.
-
-const THREADS = (TM / RM) * (TN / 4u);
-const COLS = TN / 4u;
-const QUADS_PER_PASS = THREADS / TK;
-const A_QUADS = TM / 4u / QUADS_PER_PASS;
-const B_QUADS = COLS / QUADS_PER_PASS;
-const AW = TM / 4u + 1u;
-const BW = COLS + 1u;
 
 struct Params {
   h: u32,           // input height and width as stored (before upsampling)
@@ -60,9 +52,6 @@ struct Params {
 #if SKIP
 @group(0) @binding(7) var<storage, read_write> skip: array<f32>;
 #endif
-
-var<workgroup> As: array<vec4f, TK * AW>;
-var<workgroup> Bs: array<vec4f, TK * BW>;
 
 // Per staged row: first pixel of its image in x, window origin in the (virtual) input, and whether it is < M.
 var<private> image: array<u32, A_QUADS * 4u>;
@@ -117,19 +106,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
       As[kl * AW + ql + j * QUADS_PER_PASS] = v;
     }
-    for (var j = 0u; j < B_QUADS; j++) {
-      let t = ql + j * QUADS_PER_PASS;
-      var v = vec4f(0.0);
-      for (var c = 0u; c < 4u; c++) {
-        let n = n0 + t + c * COLS;
-        if (k_live && n < p.cout) { v[c] = weight(n, k, p.row); }
-      }
-      Bs[kl * BW + t] = v;
-    }
+    stage_weights(kl, ql, 0u, n0, k, k_live);
     workgroupBarrier();
-    for (var kk = 0u; kk < TK; kk++) {
-      accumulate(&acc, kk * AW + ty * (RM / 4u), Bs[kk * BW + tx]);
-    }
+    multiply_staged(&acc, tx, ty);
     workgroupBarrier();
   }
   store_block(&acc, m0 + ty * RM, n0 + tx);

@@ -15,9 +15,8 @@
 import type { GpuContext } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import { shapeString, type StorageFormat, type Tensor } from '../gpu/tensor';
-import { convWeightMatrix, preferredConvAlgorithm } from '../ops/conv2d';
-import { winogradWeight } from '../ops/winograd';
-import { winograd4Weight } from '../ops/winograd4';
+import { convWeightMatrix, preferredConvAlgorithm, WINOGRAD } from '../ops/conv2d';
+import { winogradMatrices, winogradWeight } from '../ops/winograd-common';
 import { packWeight } from '../quant/pack';
 
 /** Where parameters come from: a safetensors file, several of them, or an in-memory map in tests. */
@@ -150,8 +149,9 @@ export class ParamLoader {
     let w: Tensor;
     if (winograd) {
       const label = `${this.prefix}${name}.weight`;
-      const [n, make] = algorithm === 'winograd4' ? [36, winograd4Weight] : [16, winogradWeight];
-      w = data ? make(this.ctx, data, cout, cin, format, label) : { ...this.ctx.reserveWeight([n * cout, cin], format, label), shape: [n, cout, cin] };
+      const variant = WINOGRAD[algorithm];
+      const n = winogradMatrices(variant);
+      w = data ? winogradWeight(variant, this.ctx, data, cout, cin, format, label) : { ...this.ctx.reserveWeight([n * cout, cin], format, label), shape: [n, cout, cin] };
       this.tensors.push(w);
     } else w = this.store([cout, 9 * cin], format, data && convWeightMatrix(data, cout, cin), `${name}.weight`);
     return { w, cin, cout, ...(bias ? { b: await this.vector(`${name}.bias`, cout) } : {}) };

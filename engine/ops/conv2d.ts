@@ -16,9 +16,10 @@
  * - a matrix [Cout, 9·Cin] with k = (ky·3 + kx)·Cin + ci (`convWeightMatrix` reorders PyTorch's [Cout, Cin, 3, 3]),
  *   in any storage format of engine/quant/pack.ts: the direct algorithm, an implicit GEMM (M = B·Ho·Wo pixels,
  *   N = Cout, K = 9·Cin) gathering its input tile from x and dequantising weights as they are staged; or
- * - a Winograd weight [16, Cout, Cin] from `winogradWeight` (engine/ops/winograd.ts): F(2×2, 3×3), stride 1 only,
+ * - a Winograd weight [16, Cout, Cin] from `winogradWeight(WINOGRAD.winograd, …)` (engine/ops/winograd-common.ts):
+ *   F(2×2, 3×3), stride 1 only,
  *   2.25× fewer multiplies for the price of 16/9 the weight memory; or
- * - a Winograd weight [36, Cout, Cin] from `winograd4Weight` (engine/ops/winograd4.ts): F(4×4, 3×3), stride 1 only,
+ * - a Winograd weight [36, Cout, Cin] from `winogradWeight(WINOGRAD.winograd4, …)`: F(4×4, 3×3), stride 1 only,
  *   4× fewer multiplies for 4× the weight memory and a larger f32 rounding error; only the tuner chooses it.
  * A layer's algorithm is fixed when its weight is loaded; `preferredConvAlgorithm` is the loader's rule until the
  * tuner decides per adapter.
@@ -30,6 +31,7 @@
  * terms whose rounding differs by a few f32 ulps of the largest partial sums.
  */
 import source from '../../shaders/conv2d.wgsl?raw';
+import tileSource from '../../shaders/conv2d-tile.wgsl?raw';
 import type { AdapterSummary } from '../gpu/device';
 import { resolveOutput, uniforms, type GpuContext, type ResolvedOutput } from '../gpu/context';
 import { ShapeError, UnsupportedFormatError } from '../gpu/errors';
@@ -37,8 +39,9 @@ import { shapeString, type ChannelSlice, type Output, type Tensor } from '../gpu
 import { preprocess } from '../gpu/wgsl';
 import { isCpuAdapter } from './gemm';
 import { weightBindings, weightDefines, weightInfo, weightsWgsl } from './weights';
-import { isWinogradWeight, winogradConv } from './winograd';
-import { isWinograd4Weight, winograd4Conv } from './winograd4';
+import { WINOGRAD_F2, winogradConv } from './winograd';
+import { WINOGRAD_F4, winograd4Conv } from './winograd4';
+import { isWinogradWeight } from './winograd-common';
 
 /**
  * The register and workgroup tiling of the conv GEMMs (direct and Winograd). A workgroup computes `tm` output rows
@@ -89,11 +92,11 @@ export type ConvAlgorithm = ConvWeightAlgorithm | 'auto';
 
 /** The algorithm `w` was prepared for (see the file's header). */
 export function convWeightAlgorithm(w: Tensor): ConvWeightAlgorithm {
-  return isWinogradWeight(w) ? 'winograd' : isWinograd4Weight(w) ? 'winograd4' : 'direct';
+  return isWinogradWeight(WINOGRAD.winograd, w) ? 'winograd' : isWinogradWeight(WINOGRAD.winograd4, w) ? 'winograd4' : 'direct';
 }
 
-/** Output pixels per Winograd tile side: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3). */
-export const WINOGRAD_TILE = { winograd: 2, winograd4: 4 } as const;
+/** The Winograd algorithms by name: `m`, output pixels per tile side, is 2 for F(2×2, 3×3) and 4 for F(4×4, 3×3). */
+export const WINOGRAD = { winograd: WINOGRAD_F2, winograd4: WINOGRAD_F4 } as const;
 
 /**
  * 'symmetric': one zero pixel on every side (PyTorch padding=1). 'bottom-right': zeros only below and right of the
@@ -133,7 +136,10 @@ export interface Conv2dOptions {
   workspaceBytes?: number;
 }
 
-/** The tile as WGSL (constants and the unrolled register block) and its part of the pipeline key. */
+/**
+ * The tile as WGSL (constants, the unrolled register block, and the staging and inner loop every conv GEMM shares:
+ * shaders/conv2d-tile.wgsl) and its part of the pipeline key.
+ */
 export interface ResolvedTile {
   tile: ConvTile;
   wgsl: string;
@@ -174,7 +180,7 @@ ${quads}
 fn store_block(acc: ptr<function, array<vec4f, RM>>, m: u32, n: u32) {
 ${stores}
 }
-`;
+` + tileSource;
   return { tile, wgsl, key: `${tm}x${tn}x${tk}r${rm}` };
 }
 
@@ -251,7 +257,7 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
   const kind = convWeightAlgorithm(w);
   const winograd = kind !== 'direct';
   if (algorithm !== 'auto' && algorithm !== kind) {
-    const needs = { direct: 'a [Cout, 9·Cin] weight (convWeightMatrix + packWeight)', winograd: 'a [16, Cout, Cin] weight from winogradWeight()', winograd4: 'a [36, Cout, Cin] weight from winograd4Weight()' };
+    const needs = { direct: 'a [Cout, 9·Cin] weight (convWeightMatrix + packWeight)', winograd: 'a [16, Cout, Cin] weight from winogradWeight(WINOGRAD.winograd, …)', winograd4: 'a [36, Cout, Cin] weight from winogradWeight(WINOGRAD.winograd4, …)' };
     throw new ShapeError(`conv2d: algorithm '${algorithm}' needs ${needs[algorithm]}, got the ${kind} weight ${w.label} ${shapeString(w.shape)}`);
   }
   if (winograd && (stride !== 1 || padding !== 'symmetric')) {
@@ -271,7 +277,7 @@ export function conv2d(ctx: GpuContext, x: Tensor, w: Tensor, opts: Conv2dOption
     opts.tile ??
     ctx.tuning?.conv({ op: 'conv', format: w.format, algorithm: kind, batch: x.shape[0]!, h, w: wd, cin, cout, stride, upsample: upsample !== false, padding });
   const [, outH, outW] = outShape as [number, number, number, number];
-  const side = kind === 'direct' ? 1 : WINOGRAD_TILE[kind];
+  const side = kind === 'direct' ? 1 : WINOGRAD[kind].m;
   const rows = x.shape[0]! * Math.ceil(outH / side) * Math.ceil(outW / side);
   const tile = resolveTile(ctx, tuned ?? untunedConvTile(ctx.adapter, rows, cout));
   const out = resolveOutput(ctx, outShape, opts.out, 'conv2d');

@@ -2,37 +2,40 @@
  * What the two Winograd paths of `conv2d` do alike, F(2×2, 3×3) (engine/ops/winograd.ts) and F(4×4, 3×3)
  * (engine/ops/winograd4.ts), for an output tile of m × m pixels and an input patch of α × α, α = m + 2:
  *
- *   U[co, ci] = G g[co, ci] Gᵀ                         (α×α, once on the CPU: `winogradTransformWith`)
+ *   U[co, ci] = G g[co, ci] Gᵀ                         (α×α, once on the CPU: `winogradTransform`)
+ *   M[ξ, t, co] = Σ_ci V[ξ, t, ci] · U[ξ, co, ci]      (α² GEMMs: `winogradGemmPass`)
  *   y_t[co]   = Aᵀ M[·, t, co] A + bias[co] + residual  (m×m, clipped at the output's edge: `winogradOutputPass`)
  *
  * and between them the tile grid over the output, its chunking into workspaces of at most `workspaceBytes`, and the
  * weight's layout: a [α², Cout, Cin] tensor stored as the [α²·Cout, Cin] matrix (row ξ·Cout + co, ξ = α·i + j) in
  * any storage format of engine/quant/pack.ts, so shape[0] (16 or 36) tells the two apart. How V = Bᵀ d B reaches
- * the GEMMs differs (fused into F(2×2)'s staging, a pass of its own for F(4×4)) and stays in each op's file.
+ * the GEMMs differs (fused into F(2×2)'s staging, a pass of its own for F(4×4)): the op's file says which.
  *
- * Precision: G is applied in f64 and U rounded once to f32; the output pass's arithmetic is each m's own
- * (shaders/winograd-output.wgsl), unchanged by sharing the rest.
+ * Precision: G is applied in f64 and U rounded once to f32. The shaders (shaders/winograd.wgsl, winograd-output.wgsl)
+ * keep each m's own arithmetic for V and Aᵀ M A behind the F4 define, so sharing the rest changes no result.
  */
+import gemmSource from '../../shaders/winograd.wgsl?raw';
 import outputSource from '../../shaders/winograd-output.wgsl?raw';
 import { uniforms, type GpuContext, type ResolvedOutput } from '../gpu/context';
 import { ShapeError } from '../gpu/errors';
 import type { StorageFormat, Tensor } from '../gpu/tensor';
 import { preprocess } from '../gpu/wgsl';
-import { packWeight } from '../quant/pack';
+import { packWeight, rowWords } from '../quant/pack';
 import type { ResolvedTile } from './conv2d';
+import { weightBindings, weightDefines, weightsWgsl } from './weights';
 
 /** Default bound on each workspace: large enough that SD's UNet convs run in one chunk at 512×512. */
 export const WINOGRAD_WORKSPACE_BYTES = 32 * 1024 * 1024;
 
 const OUTPUT_WG = 256;
 
-/** One Winograd algorithm F(m×m, 3×3), as its op declares it. */
+/** One Winograd algorithm F(m×m, 3×3), as its op declares it (WINOGRAD_F2, WINOGRAD_F4). */
 export interface WinogradVariant {
   /** Output pixels per tile side. */
   m: 2 | 4;
   /** G, (m + 2) × 3 (f64; rounded once, in U). */
   g: readonly (readonly [number, number, number])[];
-  /** The op's name, for error messages, workspace labels and the output pass's profiler name (`${op}-output`). */
+  /** conv2d's name for the algorithm, which also names the GEMM pass's dispatches and the output pass's (`${op}-output`). */
   op: 'winograd' | 'winograd4';
 }
 
@@ -42,8 +45,8 @@ export function winogradMatrices(v: WinogradVariant): number {
 }
 
 /** U = G g Gᵀ for every (co, ci) of PyTorch's [Cout, Cin, 3, 3] weight, as [α², Cout, Cin] (ξ = α·i + j outermost). */
-export function winogradTransformWith(v: WinogradVariant, oihw: Float32Array, cout: number, cin: number, caller: string): Float32Array {
-  if (oihw.length !== cout * cin * 9) throw new ShapeError(`${caller}: ${oihw.length} values for [${cout}, ${cin}, 3, 3]`);
+export function winogradTransform(v: WinogradVariant, oihw: Float32Array, cout: number, cin: number): Float32Array {
+  if (oihw.length !== cout * cin * 9) throw new ShapeError(`winogradTransform F(${v.m}×${v.m}): ${oihw.length} values for [${cout}, ${cin}, 3, 3]`);
   const alpha = v.m + 2;
   const u = new Float32Array(alpha * alpha * cout * cin);
   const gg = new Float64Array(3 * alpha);
@@ -68,23 +71,14 @@ export function winogradTransformWith(v: WinogradVariant, oihw: Float32Array, co
 }
 
 /** A Winograd weight tensor [α², Cout, Cin] in `format`, from PyTorch's [Cout, Cin, 3, 3] weight. */
-export function winogradWeightWith(
-  v: WinogradVariant,
-  ctx: GpuContext,
-  oihw: Float32Array,
-  cout: number,
-  cin: number,
-  format: StorageFormat,
-  label: string,
-  caller: string,
-): Tensor {
+export function winogradWeight(v: WinogradVariant, ctx: GpuContext, oihw: Float32Array, cout: number, cin: number, format: StorageFormat, label: string): Tensor {
   const n = winogradMatrices(v);
-  const packed = packWeight(winogradTransformWith(v, oihw, cout, cin, caller), n * cout, cin, format);
+  const packed = packWeight(winogradTransform(v, oihw, cout, cin), n * cout, cin, format);
   return ctx.weight([n, cout, cin], format, packed.data, label, packed.scales);
 }
 
 /** Winograd weights are the only 3-D conv weights; shape[0] = α² tells which variant. */
-export function isWinogradWeightOf(v: WinogradVariant, w: Tensor): boolean {
+export function isWinogradWeight(v: WinogradVariant, w: Tensor): boolean {
   return w.shape.length === 3 && w.shape[0] === winogradMatrices(v);
 }
 
@@ -149,6 +143,37 @@ export function winogradGrid(v: WinogradVariant, ctx: GpuContext, x: Tensor, u: 
     chunks.push({ t0, tiles, mTiles: Math.ceil(tiles / tm) });
   }
   return { batch, h, w, cin, cout, up: run.upsample ? 1 : 0, ho, wo, tilesX, tilesPerImage, chunk, nTiles: Math.ceil(cout / tn), chunks };
+}
+
+/**
+ * Records the α² GEMMs M = V · Uᵀ for one chunk into m [α², chunk, Cout]: `src` is x itself for F(2×2) (the
+ * input transform is fused into the staging), pass 1's V [α², chunk, Cin] for F(4×4) (shaders/winograd.wgsl).
+ */
+export function winogradGemmPass(v: WinogradVariant, ctx: GpuContext, grid: WinogradGrid, run: WinogradRun, u: Tensor, src: Tensor, m: Tensor, chunk: WinogradChunk): void {
+  const { t0, tiles, mTiles } = chunk;
+  ctx.dispatch({
+    op: v.op,
+    variant: `${u.format}/${run.tile.key}`,
+    code: () => preprocess(weightsWgsl + run.tile.wgsl + gemmSource, { ...weightDefines(u.format), F4: v.m === 4 }),
+    uniforms: uniforms([
+      ['u32', grid.h],
+      ['u32', grid.w],
+      ['u32', grid.cin],
+      ['u32', grid.cout],
+      ['u32', grid.up],
+      ['u32', grid.tilesX],
+      ['u32', grid.tilesPerImage],
+      ['u32', t0],
+      ['u32', tiles],
+      ['u32', mTiles],
+      ['u32', grid.nTiles],
+      ['u32', rowWords(u.format, grid.cin)],
+      ['u32', grid.ho],
+      ['u32', grid.wo],
+    ]),
+    bindings: [...weightBindings(u), src, m],
+    workgroups: [...ctx.grid(mTiles), winogradMatrices(v) * grid.nTiles],
+  });
 }
 
 /** Records the output pass y = Aᵀ M A + epilogue for one chunk, from the GEMMs' M [α², chunk, Cout]. */

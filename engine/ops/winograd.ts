@@ -4,13 +4,13 @@
  *
  * Each 2×2 output tile t is computed from the 4×4 input patch d_t whose top-left pixel is (2ty − 1, 2tx − 1):
  *
- *   U[co, ci] = G g[co, ci] Gᵀ                         (4×4, once on the CPU: `winogradTransform`)
+ *   U[co, ci] = G g[co, ci] Gᵀ                         (4×4, once on the CPU: `winogradTransform(WINOGRAD_F2, …)`)
  *   V[t, ci]  = Bᵀ d_t[ci] B                          (4×4, fused into the GEMM's input staging)
  *   M[ξ, t, co] = Σ_ci V[ξ, t, ci] · U[ξ, co, ci]      (16 GEMMs, ξ = 4i + j over the 4×4 domain)
  *   y_t[co]   = Aᵀ M[·, t, co] A + bias[co] + residual  (2×2, clipped where odd Ho, Wo leave the tile half outside)
  *
- * The weight transform, tile grid, workspace chunking and output pass are those of F(4×4, 3×3) too
- * (engine/ops/winograd-common.ts); this file holds F(2×2)'s G and its GEMM pass with the fused input transform.
+ * The weight transform, tile grid, workspace chunking, GEMM and output passes are shared with F(4×4, 3×3)
+ * (engine/ops/winograd-common.ts, shaders/winograd.wgsl and winograd-output.wgsl); this file holds F(2×2)'s G.
  *
  *   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]   Aᵀ = [1 1 1 0; 0 1 −1 −1]
  *
@@ -25,24 +25,12 @@
  * the transforms add and subtract up to 16 terms, so results differ from the direct path by a few ulps of the
  * largest intermediate, not of each output.
  */
-import gemmSource from '../../shaders/winograd.wgsl?raw';
-import { uniforms, type GpuContext } from '../gpu/context';
-import type { StorageFormat, Tensor } from '../gpu/tensor';
-import { preprocess } from '../gpu/wgsl';
-import { rowWords } from '../quant/pack';
-import { weightBindings, weightDefines, weightsWgsl } from './weights';
-import {
-  isWinogradWeightOf,
-  winogradGrid,
-  winogradOutputPass,
-  winogradTransformWith,
-  winogradWeightWith,
-  type WinogradRun,
-  type WinogradVariant,
-} from './winograd-common';
+import type { GpuContext } from '../gpu/context';
+import type { Tensor } from '../gpu/tensor';
+import { winogradGemmPass, winogradGrid, winogradOutputPass, type WinogradRun, type WinogradVariant } from './winograd-common';
 
 /** F(2×2, 3×3): G's rows are the interpolation points 0, 1, −1, ∞. */
-const F2: WinogradVariant = {
+export const WINOGRAD_F2: WinogradVariant = {
   m: 2,
   g: [
     [1, 0, 0],
@@ -53,52 +41,13 @@ const F2: WinogradVariant = {
   op: 'winograd',
 };
 
-/** U = G g Gᵀ for every (co, ci) of PyTorch's [Cout, Cin, 3, 3] weight, as [16, Cout, Cin] (ξ = 4i + j outermost). */
-export function winogradTransform(oihw: Float32Array, cout: number, cin: number): Float32Array {
-  return winogradTransformWith(F2, oihw, cout, cin, 'winogradTransform');
-}
-
-/** A Winograd weight tensor [16, Cout, Cin] in `format`, from PyTorch's [Cout, Cin, 3, 3] weight. */
-export function winogradWeight(ctx: GpuContext, oihw: Float32Array, cout: number, cin: number, format: StorageFormat, label: string): Tensor {
-  return winogradWeightWith(F2, ctx, oihw, cout, cin, format, label, 'winogradTransform');
-}
-
-/** F(2×2) weights are the only 3-D conv weights with 16 matrices: [16, Cout, Cin]. */
-export function isWinogradWeight(w: Tensor): boolean {
-  return isWinogradWeightOf(F2, w);
-}
-
-/** Records the Winograd passes for a validated conv2d call (x NHWC f32, u from `winogradWeight`). */
+/** Records the Winograd passes for a validated conv2d call (x NHWC f32, u from `winogradWeight(WINOGRAD_F2, …)`). */
 export function winogradConv(ctx: GpuContext, x: Tensor, u: Tensor, run: WinogradRun): void {
-  const grid = winogradGrid(F2, ctx, x, u, run, u.shape[1]!);
-  const { h, w, cin, cout, up, ho, wo, tilesX, tilesPerImage, nTiles } = grid;
-  const workspace = ctx.empty([16, grid.chunk, cout], 'winograd.m');
+  const grid = winogradGrid(WINOGRAD_F2, ctx, x, u, run, u.shape[1]!);
+  const workspace = ctx.empty([16, grid.chunk, grid.cout], 'winograd.m');
   for (const chunk of grid.chunks) {
-    const { t0, tiles, mTiles } = chunk;
-    ctx.dispatch({
-      op: 'winograd',
-      variant: `${u.format}/${run.tile.key}`,
-      code: () => preprocess(weightsWgsl + run.tile.wgsl + gemmSource, weightDefines(u.format)),
-      uniforms: uniforms([
-        ['u32', h],
-        ['u32', w],
-        ['u32', cin],
-        ['u32', cout],
-        ['u32', up],
-        ['u32', tilesX],
-        ['u32', tilesPerImage],
-        ['u32', t0],
-        ['u32', tiles],
-        ['u32', mTiles],
-        ['u32', nTiles],
-        ['u32', rowWords(u.format, cin)],
-        ['u32', ho],
-        ['u32', wo],
-      ]),
-      bindings: [...weightBindings(u), x, workspace],
-      workgroups: [...ctx.grid(mTiles), 16 * nTiles],
-    });
-    winogradOutputPass(F2, ctx, grid, run, workspace, chunk);
+    winogradGemmPass(WINOGRAD_F2, ctx, grid, run, u, x, workspace, chunk);
+    winogradOutputPass(WINOGRAD_F2, ctx, grid, run, workspace, chunk);
   }
   ctx.release(workspace);
 }

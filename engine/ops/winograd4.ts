@@ -7,9 +7,9 @@
  * Each 4×4 output tile t is computed from the 6×6 input patch d_t whose top-left pixel is (4ty − 1, 4tx − 1), with
  * Lavin & Gray's matrices for the interpolation points 0, ±1, ±2, ∞:
  *
- *   U[co, ci] = G g[co, ci] Gᵀ                         (6×6, once on the CPU: `winograd4Transform`)
+ *   U[co, ci] = G g[co, ci] Gᵀ                         (6×6, once on the CPU: `winogradTransform(WINOGRAD_F4, …)`)
  *   V[t, ci]  = Bᵀ d_t[ci] B                          (6×6, pass 1: `shaders/winograd4-input.wgsl`)
- *   M[ξ, t, co] = Σ_ci V[ξ, t, ci] · U[ξ, co, ci]      (36 GEMMs, ξ = 6i + j: `shaders/winograd4.wgsl`)
+ *   M[ξ, t, co] = Σ_ci V[ξ, t, ci] · U[ξ, co, ci]      (36 GEMMs, ξ = 6i + j: `shaders/winograd.wgsl`)
  *   y_t[co]   = Aᵀ M[·, t, co] A + bias[co] + residual  (4×4, clipped at the output's edge: `winograd-output.wgsl`)
  *
  *   G  = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1⁄24 1⁄12 ⅙; 1⁄24 −1⁄12 ⅙; 0 0 1]
@@ -26,8 +26,8 @@
  * pooled f32 [36, tiles, Cin] and M a pooled f32 [36, tiles, Cout] workspace. When either would exceed
  * `workspaceBytes` for all tiles, the tiles are processed in chunks that reuse them.
  *
- * The weight transform, tile grid, workspace chunking and output pass are F(2×2)'s (engine/ops/winograd-common.ts);
- * this file holds F(4×4)'s G and its input and GEMM passes.
+ * The weight transform, tile grid, workspace chunking, GEMM and output passes are shared with F(2×2)
+ * (engine/ops/winograd-common.ts); this file holds F(4×4)'s G and its input pass.
  *
  * Precision: f32 throughout, but the transforms scale by up to 5 (Bᵀ) and 8 (Aᵀ) and G's sixths and 24ths are not
  * exact in binary, so rounding grows: on SD-like values (unit activations, weights ~ N(0, 1/(9·Cin))) the result
@@ -35,26 +35,14 @@
  * F(2×2)'s error and 10× the f32 direct path's (tests/ops/winograd4.test.ts prints them and states the tolerance).
  */
 import inputSource from '../../shaders/winograd4-input.wgsl?raw';
-import gemmSource from '../../shaders/winograd4.wgsl?raw';
 import { uniforms, type GpuContext } from '../gpu/context';
-import type { StorageFormat, Tensor } from '../gpu/tensor';
-import { preprocess } from '../gpu/wgsl';
-import { rowWords } from '../quant/pack';
-import { weightBindings, weightDefines, weightsWgsl } from './weights';
-import {
-  isWinogradWeightOf,
-  winogradGrid,
-  winogradOutputPass,
-  winogradTransformWith,
-  winogradWeightWith,
-  type WinogradRun,
-  type WinogradVariant,
-} from './winograd-common';
+import type { Tensor } from '../gpu/tensor';
+import { winogradGemmPass, winogradGrid, winogradOutputPass, type WinogradRun, type WinogradVariant } from './winograd-common';
 
 const WG = 256;
 
 /** F(4×4, 3×3): G's rows are the interpolation points 0, −1, 1, −2, 2, ∞. */
-const F4: WinogradVariant = {
+export const WINOGRAD_F4: WinogradVariant = {
   m: 4,
   g: [
     [1 / 4, 0, 0],
@@ -67,67 +55,37 @@ const F4: WinogradVariant = {
   op: 'winograd4',
 };
 
-/** U = G g Gᵀ for every (co, ci) of PyTorch's [Cout, Cin, 3, 3] weight, as [36, Cout, Cin] (ξ = 6i + j outermost). */
-export function winograd4Transform(oihw: Float32Array, cout: number, cin: number): Float32Array {
-  return winogradTransformWith(F4, oihw, cout, cin, 'winograd4Transform');
-}
-
-/** A Winograd F(4×4) weight tensor [36, Cout, Cin] in `format`, from PyTorch's [Cout, Cin, 3, 3] weight. */
-export function winograd4Weight(ctx: GpuContext, oihw: Float32Array, cout: number, cin: number, format: StorageFormat, label: string): Tensor {
-  return winogradWeightWith(F4, ctx, oihw, cout, cin, format, label, 'winograd4Transform');
-}
-
-/** F(4×4) weights are the only 3-D conv weights with 36 matrices: [36, Cout, Cin]. */
-export function isWinograd4Weight(w: Tensor): boolean {
-  return isWinogradWeightOf(F4, w);
-}
-
-/** Records the three F(4×4) passes for a validated conv2d call (x NHWC f32, u from `winograd4Weight`). */
+/** Records the three F(4×4) passes for a validated conv2d call (x NHWC f32, u from `winogradWeight(WINOGRAD_F4, …)`). */
 export function winograd4Conv(ctx: GpuContext, x: Tensor, u: Tensor, run: WinogradRun): void {
   const cin = x.shape[3]!;
   const cout = u.shape[1]!;
-  const grid = winogradGrid(F4, ctx, x, u, run, Math.max(cin, cout));
-  const { h, w, up, ho, wo, tilesX, tilesPerImage, nTiles } = grid;
+  const grid = winogradGrid(WINOGRAD_F4, ctx, x, u, run, Math.max(cin, cout));
   const v = ctx.empty([36, grid.chunk, cin], 'winograd4.v');
   const m = ctx.empty([36, grid.chunk, cout], 'winograd4.m');
   for (const chunk of grid.chunks) {
-    const { t0, tiles, mTiles } = chunk;
+    const { t0, tiles } = chunk;
     ctx.dispatch({
       op: 'winograd4-input',
       variant: '',
       code: () => inputSource,
       constants: { WG },
       uniforms: uniforms([
-        ['u32', h],
-        ['u32', w],
+        ['u32', grid.h],
+        ['u32', grid.w],
         ['u32', cin],
-        ['u32', up],
-        ['u32', tilesX],
-        ['u32', tilesPerImage],
+        ['u32', grid.up],
+        ['u32', grid.tilesX],
+        ['u32', grid.tilesPerImage],
         ['u32', t0],
         ['u32', tiles],
-        ['u32', ho],
-        ['u32', wo],
+        ['u32', grid.ho],
+        ['u32', grid.wo],
       ]),
       bindings: [x, v],
       workgroups: ctx.grid(Math.ceil((tiles * cin) / WG)),
     });
-    ctx.dispatch({
-      op: 'winograd4',
-      variant: `${u.format}/${run.tile.key}`,
-      code: () => preprocess(weightsWgsl + run.tile.wgsl + gemmSource, weightDefines(u.format)),
-      uniforms: uniforms([
-        ['u32', cin],
-        ['u32', cout],
-        ['u32', tiles],
-        ['u32', mTiles],
-        ['u32', nTiles],
-        ['u32', rowWords(u.format, cin)],
-      ]),
-      bindings: [...weightBindings(u), v, m],
-      workgroups: [...ctx.grid(mTiles), 36 * nTiles],
-    });
-    winogradOutputPass(F4, ctx, grid, run, m, chunk);
+    winogradGemmPass(WINOGRAD_F4, ctx, grid, run, u, v, m, chunk);
+    winogradOutputPass(WINOGRAD_F4, ctx, grid, run, m, chunk);
   }
   ctx.release(v, m);
 }

@@ -29,10 +29,9 @@ import type { GpuContext } from '../gpu/context';
 import { relativeError } from './compare';
 import type { StorageFormat, Tensor } from '../gpu/tensor';
 import { attention, attentionChunks, DEFAULT_ATTENTION_BUDGET, untunedAttentionTile } from '../ops/attention';
-import { conv2d, conv2dOutputSize, convWeightMatrix, preferredConvAlgorithm, untunedConvTile, WINOGRAD_TILE, type ConvTile, type ConvWeightAlgorithm } from '../ops/conv2d';
+import { conv2d, conv2dOutputSize, convWeightMatrix, preferredConvAlgorithm, untunedConvTile, WINOGRAD, type ConvTile, type ConvWeightAlgorithm } from '../ops/conv2d';
 import { defaultGemmTile, linear, matmul, type GemmTile } from '../ops/gemm';
-import { winogradWeight } from '../ops/winograd';
-import { winograd4Weight } from '../ops/winograd4';
+import { winogradWeight } from '../ops/winograd-common';
 import { packWeight } from '../quant/pack';
 import { attentionCandidates, attentionLimits, convCandidates, gemmCandidates } from './candidates';
 import type { RecordedShape } from './record';
@@ -272,12 +271,11 @@ export function convProblems(ctx: GpuContext, s: ConvShape): { algorithm: ConvWe
   }
   const [, outH, outW] = conv2dOutputSize([s.batch, s.h, s.w, s.cin], s.stride, s.upsample, s.padding);
   return algorithms.map((algorithm, i) => {
-    const side = algorithm === 'direct' ? 1 : WINOGRAD_TILE[algorithm];
+    const side = algorithm === 'direct' ? 1 : WINOGRAD[algorithm].m;
     const rows = s.batch * Math.ceil(outH / side) * Math.ceil(outW / side);
     const untuned = untunedConvTile(ctx.adapter, rows, s.cout);
     let w: Tensor;
-    if (algorithm === 'winograd') w = winogradWeight(ctx, oihw, s.cout, s.cin, s.format, 'tune.w');
-    else if (algorithm === 'winograd4') w = winograd4Weight(ctx, oihw, s.cout, s.cin, s.format, 'tune.w');
+    if (algorithm !== 'direct') w = winogradWeight(WINOGRAD[algorithm], ctx, oihw, s.cout, s.cin, s.format, 'tune.w');
     else {
       const p = packWeight(convWeightMatrix(oihw, s.cout, s.cin), s.cout, 9 * s.cin, s.format);
       w = ctx.weight([s.cout, 9 * s.cin], s.format, p.data, 'tune.w', p.scales);

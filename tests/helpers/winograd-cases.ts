@@ -1,12 +1,12 @@
 /**
  * The cases tests/ops/winograd.test.ts (F(2×2, 3×3)) and tests/ops/winograd4.test.ts (F(4×4, 3×3)) run alike: each
- * file calls `winogradCases` inside its describe with its algorithm, its tolerance and the shapes it covers, and adds
- * the tests only its algorithm has.
+ * file calls `winogradCases` inside its describe with its variant, its tolerance and the shapes it covers, and adds
+ * the tests only its variant has.
  */
 import { expect, it } from 'vitest';
 import { conv2d, type Conv2dOptions, type ConvTile } from '../../engine/ops/conv2d';
-import type { GpuContext } from '../../engine/gpu/context';
-import { STORAGE_FORMATS, type StorageFormat, type Tensor } from '../../engine/gpu/tensor';
+import { STORAGE_FORMATS, type StorageFormat } from '../../engine/gpu/tensor';
+import { winogradMatrices, winogradTransform, winogradWeight, type WinogradVariant } from '../../engine/ops/winograd-common';
 import { dequantize, packWeight } from '../../engine/quant/pack';
 import * as ref from '../../engine/ref/conv2d';
 import type { WinogradRefOptions } from '../../engine/ref/winograd';
@@ -16,17 +16,10 @@ export type Shape = [number, number, number, number];
 
 export const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-export interface WinogradAlgorithm {
-  algorithm: 'winograd' | 'winograd4';
-  /** α²: the weight's shape[0]. */
-  matrices: 16 | 36;
-  transform(oihw: Float32Array, cout: number, cin: number): Float32Array;
-  weight(ctx: GpuContext, oihw: Float32Array, cout: number, cin: number, format: StorageFormat, label: string): Tensor;
+export interface WinogradCases {
+  variant: WinogradVariant;
   /** The CPU reference of the same algorithm (engine/ref/winograd*.ts). */
   reference(x: Float32Array, shape: ref.Nhwc, u: Float32Array, cout: number, opts?: WinogradRefOptions): Float32Array;
-}
-
-export interface WinogradCases extends WinogradAlgorithm {
   /** GPU against the CPU reference of the same algorithm (each file says how it was measured). */
   tol: number;
   /** The CPU reference of U = G g Gᵀ against the direct convolution of g: [input, Cout, upsample]. */
@@ -57,8 +50,9 @@ function outShape({ shape: [b, h, w], cout, upsample = false }: Case): Shape {
   return [b, hv, wv, cout];
 }
 
-/** The conv of a case on the GPU by `a`, and `a`'s CPU reference on the U values the kernel sees. */
-async function run(a: WinogradAlgorithm, c: Case, seed: number): Promise<[Float32Array, Float32Array]> {
+/** The conv of a case on the GPU by `s.variant`, and its CPU reference on the U values the kernel sees. */
+async function run(s: WinogradCases, c: Case, seed: number): Promise<[Float32Array, Float32Array]> {
+  const n = winogradMatrices(s.variant);
   const ctx = await gpuContext();
   const [, , , cin] = c.shape;
   const x = randomArray(count(c.shape), seed);
@@ -66,21 +60,21 @@ async function run(a: WinogradAlgorithm, c: Case, seed: number): Promise<[Float3
   const bias = c.bias ? randomArray(c.cout, seed + 2) : undefined;
   const residual = c.residual ? randomArray(count(outShape(c)), seed + 3) : undefined;
   const format = c.format ?? 'f32';
-  const u = a.weight(ctx, oihw, c.cout, cin, format, 'u');
-  expect(u.shape).toEqual([a.matrices, c.cout, cin]);
+  const u = winogradWeight(s.variant, ctx, oihw, c.cout, cin, format, 'u');
+  expect(u.shape).toEqual([n, c.cout, cin]);
   const y = conv2d(ctx, ctx.upload(x, c.shape, 'x'), u, {
     upsample: c.upsample,
     bias: bias && ctx.upload(bias, [c.cout], 'bias'),
     residual: residual && ctx.upload(residual, outShape(c), 'residual'),
     tile: c.tile,
-    algorithm: a.algorithm,
+    algorithm: s.variant.op,
     workspaceBytes: c.workspaceBytes,
   });
   expect(y.shape).toEqual(outShape(c));
   const gpu = await ctx.read(y);
   ctx.destroyWeight(u);
-  const seen = dequantize(packWeight(a.transform(oihw, c.cout, cin), a.matrices * c.cout, cin, format));
-  return [gpu, a.reference(x, c.shape, seen, c.cout, { upsample: c.upsample, bias, residual })];
+  const seen = dequantize(packWeight(winogradTransform(s.variant, oihw, c.cout, cin), n * c.cout, cin, format));
+  return [gpu, s.reference(x, c.shape, seen, c.cout, { upsample: c.upsample, bias, residual })];
 }
 
 /** Registers the shared tests; call inside the file's describe. */
@@ -90,7 +84,7 @@ export function winogradCases(s: WinogradCases): void {
       const oihw = randomArray(cout * shape[3] * 9, 1);
       const x = randomArray(count(shape), 2);
       const bias = randomArray(cout, 3);
-      const u = s.transform(oihw, cout, shape[3]);
+      const u = winogradTransform(s.variant, oihw, cout, shape[3]);
       const direct = ref.conv3x3(x, shape, oihw, cout, { weightLayout: 'oihw', upsample, bias });
       expectClose(s.reference(x, shape, u, cout, { upsample, bias }), direct, 1e-6, `${shape}`);
     }
@@ -141,13 +135,13 @@ export function winogradCases(s: WinogradCases): void {
     const cout = 6;
     const x = randomArray(count(shape), 70);
     const oihw = randomArray(cout * 8 * 9, 71);
-    const u = s.weight(ctx, oihw, cout, 8, 'f32', 'u');
+    const u = winogradWeight(s.variant, ctx, oihw, cout, 8, 'f32', 'u');
     const before = randomArray(7 * 9 * 11, 72);
     const beforeSkip = randomArray(7 * 9 * 8, 73);
     const joined = ctx.upload(before, [1, 7, 9, 11], 'joined');
     const skip = ctx.upload(beforeSkip, [1, 7, 9, 8], 'skip');
     conv2d(ctx, ctx.upload(x, shape, 'x'), u, { out: { tensor: joined, offset: 5 }, skip: { tensor: skip, offset: 0 } });
-    const expected = s.reference(x, shape, s.transform(oihw, cout, 8), cout);
+    const expected = s.reference(x, shape, winogradTransform(s.variant, oihw, cout, 8), cout);
     expectClose(sliceOf(await ctx.read(joined), before, 11, 5, cout), expected, s.tol, 'out');
     expectClose(sliceOf(await ctx.read(skip), beforeSkip, 8, 0, cout), expected, s.tol, 'skip');
     ctx.destroyWeight(u);

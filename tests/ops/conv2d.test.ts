@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONV_TILE_CANDIDATES, conv2d, convWeightMatrix, type Conv2dOptions } from '../../engine/ops/conv2d';
-import { winogradWeight } from '../../engine/ops/winograd';
+import { WINOGRAD_F2 } from '../../engine/ops/winograd';
+import { winogradWeight } from '../../engine/ops/winograd-common';
 import * as ref from '../../engine/ref/conv2d';
 import { ShapeError } from '../../engine/gpu/errors';
 import { STORAGE_FORMATS, type StorageFormat } from '../../engine/gpu/tensor';
@@ -182,7 +183,7 @@ describe('conv2d direct', () => {
     const x = ctx.upload(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3], 'x');
     const w = ctx.weight([8, 27], 'f32', new Float32Array(8 * 27), 'w');
     const wrongK = ctx.weight([8, 24], 'f32', new Float32Array(8 * 24), 'wrongK');
-    const u = winogradWeight(ctx, new Float32Array(8 * 3 * 9), 8, 3, 'f32', 'u');
+    const u = winogradWeight(WINOGRAD_F2, ctx, new Float32Array(8 * 3 * 9), 8, 3, 'f32', 'u');
     expect(() => conv2d(ctx, x, wrongK)).toThrow(ShapeError);
     expect(() => conv2d(ctx, x, w, { algorithm: 'winograd' })).toThrow(ShapeError);
     expect(() => conv2d(ctx, x, u, { algorithm: 'direct' })).toThrow(ShapeError);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CONV_TILE_CANDIDATES, conv2d, convWeightMatrix } from '../../engine/ops/conv2d';
-import { winogradTransform, winogradWeight } from '../../engine/ops/winograd';
+import { WINOGRAD_F2 } from '../../engine/ops/winograd';
+import { winogradTransform, winogradWeight } from '../../engine/ops/winograd-common';
 import { conv3x3Winograd } from '../../engine/ref/winograd';
 import { expectClose, gpuContext, randomArray } from '../helpers/gpu';
 import { count, winogradCases, type Shape } from '../helpers/winograd-cases';
@@ -12,10 +13,7 @@ const TOL = 1e-4;
 
 describe('winograd F(2×2, 3×3)', () => {
   winogradCases({
-    algorithm: 'winograd',
-    matrices: 16,
-    transform: winogradTransform,
-    weight: winogradWeight,
+    variant: WINOGRAD_F2,
     reference: conv3x3Winograd,
     tol: TOL,
     transformCases: [
@@ -41,7 +39,7 @@ describe('winograd F(2×2, 3×3)', () => {
   it('transform: U of a single tap is its outer product G[:, ky] G[:, kx]', () => {
     const g = new Float32Array(9);
     g[1 * 3 + 2] = 1; // ky = 1, kx = 2
-    const u = winogradTransform(g, 1, 1);
+    const u = winogradTransform(WINOGRAD_F2, g, 1, 1);
     const G = [
       [1, 0, 0],
       [0.5, 0.5, 0.5],
@@ -61,7 +59,7 @@ describe('winograd F(2×2, 3×3)', () => {
       const oihw = randomArray(cout * 32 * 9, 61, 0.5);
       const bias = ctx.upload(randomArray(cout, 62), [cout], 'bias');
       const w = ctx.weight([cout, 9 * 32], 'f32', convWeightMatrix(oihw, cout, 32), 'w');
-      const u = winogradWeight(ctx, oihw, cout, 32, 'f32', 'u');
+      const u = winogradWeight(WINOGRAD_F2, ctx, oihw, cout, 32, 'f32', 'u');
       const direct = await ctx.read(conv2d(ctx, x, w, { bias, upsample }));
       const winograd = await ctx.read(conv2d(ctx, x, u, { bias, upsample }));
       expectClose(winograd, direct, TOL, `upsample ${upsample}`);

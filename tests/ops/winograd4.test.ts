@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CONV_TILE_CANDIDATES, conv2d, convWeightMatrix } from '../../engine/ops/conv2d';
 import { ShapeError } from '../../engine/gpu/errors';
 import { CPU_CONV_TILES } from '../../engine/tune/candidates';
-import { winograd4Transform, winograd4Weight } from '../../engine/ops/winograd4';
-import { winogradWeight } from '../../engine/ops/winograd';
+import { WINOGRAD_F4 } from '../../engine/ops/winograd4';
+import { WINOGRAD_F2 } from '../../engine/ops/winograd';
+import { winogradWeight } from '../../engine/ops/winograd-common';
 import * as ref from '../../engine/ref/conv2d';
 import { conv3x3Winograd4 } from '../../engine/ref/winograd4';
 import { gpuContext, randomArray, relativeError, seededRandom } from '../helpers/gpu';
@@ -28,10 +29,7 @@ function normals(n: number, seed: number, sd = 1): Float32Array {
 
 describe('winograd F(4×4, 3×3)', () => {
   winogradCases({
-    algorithm: 'winograd4',
-    matrices: 36,
-    transform: winograd4Transform,
-    weight: winograd4Weight,
+    variant: WINOGRAD_F4,
     reference: conv3x3Winograd4,
     tol: TOL,
     transformCases: [
@@ -59,7 +57,7 @@ describe('winograd F(4×4, 3×3)', () => {
   it('is told apart from the F(2×2) and direct weights, and serves stride 1 only', async () => {
     const ctx = await gpuContext();
     const x = ctx.upload(randomArray(2 * 4 * 4 * 8, 60), [2, 4, 4, 8], 'x');
-    const u = winograd4Weight(ctx, randomArray(4 * 8 * 9, 61), 4, 8, 'f32', 'u');
+    const u = winogradWeight(WINOGRAD_F4, ctx, randomArray(4 * 8 * 9, 61), 4, 8, 'f32', 'u');
     expect(() => conv2d(ctx, x, u, { algorithm: 'winograd' })).toThrow(ShapeError);
     expect(() => conv2d(ctx, x, u, { algorithm: 'direct' })).toThrow(ShapeError);
     expect(() => conv2d(ctx, x, u, { stride: 2 })).toThrow(ShapeError);
@@ -83,8 +81,8 @@ describe('winograd F(4×4, 3×3)', () => {
       const direct = ref.conv3x3(xs, shape, oihw, cout, { weightLayout: 'oihw', upsample });
       const errors: Record<string, number> = {};
       for (const [name, u] of [
-        ['F(4×4)', winograd4Weight(ctx, oihw, cout, cin, 'f32', 'u4')],
-        ['F(2×2)', winogradWeight(ctx, oihw, cout, cin, 'f32', 'u2')],
+        ['F(4×4)', winogradWeight(WINOGRAD_F4, ctx, oihw, cout, cin, 'f32', 'u4')],
+        ['F(2×2)', winogradWeight(WINOGRAD_F2, ctx, oihw, cout, cin, 'f32', 'u2')],
         ['direct', ctx.weight([cout, 9 * cin], 'f32', convWeightMatrix(oihw, cout, cin), 'w')],
       ] as const) {
         errors[name] = relativeError(await ctx.read(conv2d(ctx, x, u, { upsample })), direct);
