@@ -2,9 +2,10 @@
  * Generation through the built extension in Debian's Chromium (headless, WebGPU on SwiftShader), driven from the
  * popup as a user would: the image equals what the engine computes in Node (Dawn on SwiftShader) for the same model,
  * prompt, seed and settings; closing the popup mid-generation does not stop the job and the reopened popup follows it
- * to the end; Download gives the PNG with its parameters and Copy puts it on the clipboard; Cancel stops a job
- * mid-generation and the popup returns to idle; malformed requests are refused with the reason, and any multiple of 8
- * as a size runs (72 × 88: latents odd at every UNet level).
+ * to the end; the popup with a result passes axe-core's accessibility rules; Download gives the PNG with its
+ * parameters and Copy puts it on the clipboard; Cancel stops a job mid-generation and the popup returns to idle;
+ * malformed requests are refused with the reason, and any multiple of 8 as a size runs (72 × 88: latents odd at
+ * every UNet level).
  *
  * SwiftShader runs the built-in model at a few seconds per UNet evaluation, so the generations here are 64 × 64 with
  * two steps and no classifier-free guidance (a batch of one).
@@ -20,6 +21,7 @@ import { StableDiffusion } from '../../engine/pipeline';
 import { dataUrlBytes } from '../../lib/data-url';
 import type { GenerationSettings, JobState } from '../../lib/messages';
 import { decodeImagePng, toRgb8 } from '../../lib/png';
+import { accessibilityViolations } from '../helpers/axe';
 
 const FIXTURE_MODEL = '../shared/fixtures/tiny-sd1/model';
 const SETTINGS: GenerationSettings = {
@@ -159,6 +161,10 @@ describe('generating from the popup', () => {
     },
     GENERATION_TIMEOUT,
   );
+
+  it('the popup with its result passes the accessibility rules (axe-core, light and dark)', async () => {
+    expect(await accessibilityViolations(popup)).toEqual([]);
+  });
 
   it('Download saves the PNG with its generation parameters', async () => {
     const [download] = await Promise.all([popup.waitForEvent('download'), popup.getByRole('link', { name: 'Download' }).click()]);
