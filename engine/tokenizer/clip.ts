@@ -12,6 +12,7 @@
  *    with the pad token (`<|endoftext|>` in SD 1.x, `!` in SD 2.x).
  */
 import { CorruptModelError } from '../io/errors';
+import type { WeightedSegment } from './emphasis';
 
 /** The pieces CLIP's tokenizer splits text into before BPE (its `pat`, lower-case input assumed). */
 const PRE_TOKENIZER = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\p{White_Space}\p{L}\p{N}]+/gu;
@@ -48,6 +49,11 @@ export interface TokenizedPrompt {
   truncated: number;
   /** The text of the tokens cut off (lower-cased and with single spaces, as the tokenizer sees it); '' when none. */
   cutText: string;
+}
+
+export interface WeightedTokens extends TokenizedPrompt {
+  /** One weight per id: the segment's for text tokens, 1 for the start, end and padding tokens. */
+  weights: number[];
 }
 
 export class ClipTokenizer {
@@ -133,6 +139,37 @@ export class ClipTokenizer {
     const ids = [this.bosId, ...kept, this.eosId];
     while (ids.length < this.maxLength) ids.push(this.padId);
     return { ids, truncated: tokens.length - kept.length, cutText };
+  }
+
+  /**
+   * A weighted prompt (engine/tokenizer/emphasis.ts) as the text encoder takes it: each segment tokenized on its own,
+   * as A1111 does (so `(red)fox` is two words), the ids joined and cut to fit as `tokenize` cuts them, with each
+   * token's weight. `cutText` is the text of the segments from the first token cut on, without the weighting syntax.
+   */
+  tokenizeWeighted(segments: readonly WeightedSegment[]): WeightedTokens {
+    const room = this.maxLength - 2;
+    const ids = [this.bosId];
+    const weights = [1];
+    let total = 0;
+    let cut: string | undefined;
+    for (const [i, { text, weight }] of segments.entries()) {
+      const left = Math.max(0, room - total);
+      const { ids: tokens, cutText } = this.encodeCutting(text, left);
+      total += tokens.length;
+      for (const id of tokens.slice(0, left)) {
+        ids.push(id);
+        weights.push(weight);
+      }
+      if (cut === undefined && tokens.length > left) {
+        // The rest of this segment as encodeCutting gives it, then the later segments' text, cleaned as one.
+        const rest = segments.slice(i + 1).map((s) => s.text).join('');
+        cut = ClipTokenizer.clean(cutText + (/\p{White_Space}$/u.test(text) ? ' ' : '') + rest);
+      }
+    }
+    ids.push(this.eosId);
+    while (ids.length < this.maxLength) ids.push(this.padId);
+    while (weights.length < this.maxLength) weights.push(1);
+    return { ids, weights, truncated: total - Math.min(total, room), cutText: cut ?? '' };
   }
 
   /**
