@@ -5,16 +5,13 @@
  */
 import { expect, it } from 'vitest';
 import { conv2d, type Conv2dOptions, type ConvTile } from '../../engine/ops/conv2d';
-import { STORAGE_FORMATS, type StorageFormat } from '../../engine/gpu/tensor';
+import { STORAGE_FORMATS } from '../../engine/gpu/tensor';
 import { winogradMatrices, winogradTransform, winogradWeight, type WinogradVariant } from '../../engine/ops/winograd-common';
 import { dequantize, packWeight } from '../../engine/quant/pack';
 import * as ref from '../../engine/ref/conv2d';
 import type { WinogradRefOptions } from '../../engine/ref/winograd';
+import { convCaseData, count, outShape, type ConvCase, type Shape } from './conv-cases';
 import { expectClose, gpuContext, randomArray, sliceOf } from './gpu';
-
-export type Shape = [number, number, number, number];
-
-export const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 export interface WinogradCases {
   variant: WinogradVariant;
@@ -34,31 +31,12 @@ export interface WinogradCases {
   tiles: { title: string; list: readonly ConvTile[] };
 }
 
-interface Case {
-  shape: Shape;
-  cout: number;
-  upsample?: Conv2dOptions['upsample'];
-  bias?: boolean;
-  residual?: boolean;
-  format?: StorageFormat;
-  tile?: Conv2dOptions['tile'];
-  workspaceBytes?: number;
-}
-
-function outShape({ shape: [b, h, w], cout, upsample = false }: Case): Shape {
-  const [hv, wv] = upsample === true ? [2 * h, 2 * w] : upsample === false ? [h, w] : upsample;
-  return [b, hv, wv, cout];
-}
-
 /** The conv of a case on the GPU by `s.variant`, and its CPU reference on the U values the kernel sees. */
-async function run(s: WinogradCases, c: Case, seed: number): Promise<[Float32Array, Float32Array]> {
+async function run(s: WinogradCases, c: ConvCase, seed: number): Promise<[Float32Array, Float32Array]> {
   const n = winogradMatrices(s.variant);
   const ctx = await gpuContext();
   const [, , , cin] = c.shape;
-  const x = randomArray(count(c.shape), seed);
-  const oihw = randomArray(c.cout * cin * 9, seed + 1, 0.5);
-  const bias = c.bias ? randomArray(c.cout, seed + 2) : undefined;
-  const residual = c.residual ? randomArray(count(outShape(c)), seed + 3) : undefined;
+  const { x, oihw, bias, residual } = convCaseData(c, seed);
   const format = c.format ?? 'f32';
   const u = winogradWeight(s.variant, ctx, oihw, c.cout, cin, format, 'u');
   expect(u.shape).toEqual([n, c.cout, cin]);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CONV_TILE_CANDIDATES, conv2d, convWeightMatrix, type Conv2dOptions } from '../../engine/ops/conv2d';
+import { CONV_TILE_CANDIDATES, conv2d, convWeightMatrix } from '../../engine/ops/conv2d';
 import { WINOGRAD_F2 } from '../../engine/ops/winograd';
 import { winogradWeight } from '../../engine/ops/winograd-common';
 import * as ref from '../../engine/ref/conv2d';
 import { ShapeError } from '../../engine/gpu/errors';
-import { STORAGE_FORMATS, type StorageFormat } from '../../engine/gpu/tensor';
+import { STORAGE_FORMATS } from '../../engine/gpu/tensor';
 import { dequantize, packWeight } from '../../engine/quant/pack';
+import { convCaseData, count, outShape, type ConvCase, type Shape } from '../helpers/conv-cases';
 import { expectClose, gpuContext, randomArray, sliceOf } from '../helpers/gpu';
 
 // f32 sums of up to 9·Cin = 288 products in a different order than the f64 reference: ~1e-6 relative in practice,
@@ -13,36 +14,11 @@ import { expectClose, gpuContext, randomArray, sliceOf } from '../helpers/gpu';
 // same tolerance holds for every storage format.
 const TOL = 1e-4;
 
-type Shape = [number, number, number, number];
-
-interface Case {
-  shape: Shape;
-  cout: number;
-  stride?: 1 | 2;
-  upsample?: Conv2dOptions['upsample'];
-  padding?: Conv2dOptions['padding'];
-  bias?: boolean;
-  residual?: boolean;
-  format?: StorageFormat;
-  tile?: Conv2dOptions['tile'];
-}
-
-const count = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-function outShape({ shape: [b, h, w], cout, stride = 1, upsample = false, padding = 'symmetric' }: Case): Shape {
-  const [hv, wv] = upsample === true ? [2 * h, 2 * w] : upsample === false ? [h, w] : upsample;
-  const before = padding === 'symmetric' ? 1 : 0;
-  return [b, Math.floor((hv + before - 2) / stride) + 1, Math.floor((wv + before - 2) / stride) + 1, cout];
-}
-
 /** Runs the direct conv of a case on the GPU and on the CPU (with the weights the kernel sees). */
-async function runDirect(c: Case, seed: number): Promise<[Float32Array, Float32Array]> {
+async function runDirect(c: ConvCase, seed: number): Promise<[Float32Array, Float32Array]> {
   const ctx = await gpuContext();
   const [, , , cin] = c.shape;
-  const x = randomArray(count(c.shape), seed);
-  const oihw = randomArray(c.cout * cin * 9, seed + 1, 0.5);
-  const bias = c.bias ? randomArray(c.cout, seed + 2) : undefined;
-  const residual = c.residual ? randomArray(count(outShape(c)), seed + 3) : undefined;
+  const { x, oihw, bias, residual } = convCaseData(c, seed);
   const packed = packWeight(convWeightMatrix(oihw, c.cout, cin), c.cout, 9 * cin, c.format ?? 'f32');
   const w = ctx.weight(packed.shape, packed.format, packed.data, 'w', packed.scales);
   const y = conv2d(ctx, ctx.upload(x, c.shape, 'x'), w, {

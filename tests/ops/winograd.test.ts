@@ -4,7 +4,8 @@ import { WINOGRAD_F2 } from '../../engine/ops/winograd';
 import { winogradTransform, winogradWeight } from '../../engine/ops/winograd-common';
 import { conv3x3Winograd } from '../../engine/ref/winograd';
 import { expectClose, gpuContext, randomArray } from '../helpers/gpu';
-import { count, winogradCases, type Shape } from '../helpers/winograd-cases';
+import { count, type Shape } from '../helpers/conv-cases';
+import { winogradCases } from '../helpers/winograd-cases';
 
 // f32 GEMMs over Cin plus transforms that add up to 16 terms: ~1e-6 relative to the f64 reference in practice;
 // 1e-4 leaves room. Quantised U is compared against the Winograd reference run on the dequantised U, so every

@@ -8,7 +8,8 @@ import { winogradWeight } from '../../engine/ops/winograd-common';
 import * as ref from '../../engine/ref/conv2d';
 import { conv3x3Winograd4 } from '../../engine/ref/winograd4';
 import { gpuContext, randomArray, relativeError, seededRandom } from '../helpers/gpu';
-import { count, winogradCases, type Shape } from '../helpers/winograd-cases';
+import { count, type Shape } from '../helpers/conv-cases';
+import { winogradCases } from '../helpers/winograd-cases';
 
 // Against the f64 CPU run of the same F(4×4) algorithm on the U values the kernel sees: only the kernels' f32
 // rounding of transforms that scale by up to 5 (Bᵀ) and 8 (Aᵀ). Measured 1e-6 to 5e-6 on these cases (every
