@@ -34,7 +34,8 @@ export interface JobControls {
   requestError: Error | null;
   /** True from Generate until the job exists. */
   starting: boolean;
-  generate(settings: GenerationSettings): void;
+  /** Queues one job per settings, in order. */
+  generate(jobs: GenerationSettings[]): void;
   /** Cancels the job shown, or the waiting job `jobId`. */
   cancel(jobId?: string): void;
   /** Puts the failed job `jobId` out of sight, here and in the queue. */
@@ -76,14 +77,18 @@ export function useJob(): JobControls {
   }, []);
 
   const generate = useCallback(
-    (settings: GenerationSettings) => {
+    (list: GenerationSettings[]) => {
       setRequestError(null);
       // The queue forgets its failures when the popup starts another job; so does the page.
       const failed = [...(jobs?.values() ?? [])].filter((j) => j.status === 'failed').map((j) => j.jobId);
       setDismissed((ids) => new Set([...ids, ...failed]));
       setStarting(true);
-      request('generate', { settings })
-        .then((queued) => show([queued]), (error: unknown) => setRequestError(asError(error)))
+      // One request after the other: the queue takes them in this order.
+      const queueAll = async () => {
+        for (const settings of list) show([await request('generate', { settings })]);
+      };
+      queueAll()
+        .catch((error: unknown) => setRequestError(asError(error)))
         .finally(() => setStarting(false));
     },
     [show, jobs],

@@ -19,6 +19,7 @@ import { FirstRun } from './first-run';
 import { Gallery } from './gallery';
 import { JobPanel } from './job-panel';
 import { chooseModel, modelChoices, needsFirstRun } from '../../lib/model-choice';
+import { seedSeries } from '../../lib/batch';
 import { INITIAL_VALUES, SettingsForm, settingsOf, valuesOf, type FormValues } from './settings-form';
 
 function EngineSummary({ status }: { status: EngineStatus }) {
@@ -107,7 +108,8 @@ export function App() {
       return;
     }
     setProblem(undefined);
-    generate(checked.settings);
+    const { settings } = checked;
+    generate(seedSeries(settings.seed, Number(values.count)).map((seed) => ({ ...settings, seed })));
   };
   const onChange = (next: FormValues) => {
     if (next.model !== values.model) {

@@ -1,11 +1,12 @@
 /**
  * The generation settings: prompt (Enter generates, Shift+Enter starts a new line), negative prompt, size, steps,
- * guidance, scheduler and seed (empty for a random one). Values are kept as typed and checked when submitted, with
+ * guidance, scheduler, seed (empty for a random one) and how many images one Generate queues. Values are kept as typed and checked when submitted, with
  * the protocol's own rules, so the message says exactly what to fix.
  */
 import { useEffect, useRef } from 'preact/hooks';
 import type { SchedulerName } from '../../engine/schedulers/types';
 import { SCHEDULER_NAMES } from '../../engine/schedulers/types';
+import { MAX_IMAGES } from '../../lib/batch';
 import { LIMITS, settingsProblem, type GenerationSettings, type ModelInfo } from '../../lib/messages';
 import { SAMPLER_LABELS } from '../../lib/samplers';
 import { StartImageField, type StartImageValue } from './start-image';
@@ -22,6 +23,8 @@ export interface FormValues {
   /** img2img: the gallery image to start from, or null for text only. */
   startImage: StartImageValue | null;
   model: string;
+  /** Images one Generate queues (lib/batch.ts), 1 to MAX_IMAGES. */
+  count: string;
 }
 
 export const INITIAL_VALUES: FormValues = {
@@ -35,6 +38,7 @@ export const INITIAL_VALUES: FormValues = {
   scheduler: '',
   startImage: null,
   model: '',
+  count: '1',
 };
 
 export function valuesOf(settings: GenerationSettings): FormValues {
@@ -49,6 +53,8 @@ export function valuesOf(settings: GenerationSettings): FormValues {
     scheduler: settings.scheduler,
     startImage: settings.startImage ? { galleryId: settings.startImage.galleryId, strength: String(settings.startImage.strength) } : null,
     model: settings.model,
+    // One job's settings make one image again.
+    count: '1',
   };
 }
 
@@ -202,9 +208,20 @@ export function SettingsForm({ values, onChange, model, busy, canGenerate, probl
           <label for="seed">Seed</label>
           <input id="seed" type="text" inputMode="numeric" autoComplete="off" placeholder="Random" value={values.seed} onInput={set('seed')} aria-describedby="seed-hint" />
         </div>
+        <div class="field">
+          <label for="count">Images</label>
+          <select id="count" value={values.count} onChange={set('count')} aria-describedby="seed-hint">
+            {Array.from({ length: MAX_IMAGES }, (_, i) => (
+              <option key={i} value={String(i + 1)}>
+                {i + 1}
+              </option>
+            ))}
+          </select>
+        </div>
       </div>
       <p id="seed-hint" class="hint">
-        Leave the seed empty for a random one; the same seed and settings give the same image.
+        Leave the seed empty for a random one; the same seed and settings give the same image. More images take the
+        seeds after it, one job each.
       </p>
 
       {values.startImage && <StartImageField value={values.startImage} onChange={(startImage) => onChange({ ...values, startImage })} />}

@@ -5,7 +5,7 @@
  * to the end; the popup with a result passes axe-core's accessibility rules; Download gives the PNG with its
  * parameters and Copy puts it on the clipboard; Cancel stops a job mid-generation and the popup returns to idle;
  * malformed requests are refused with the reason, and any multiple of 8 as a size runs (72 × 88: latents odd at
- * every UNet level).
+ * every UNet level); several images from one Generate queue one job each, on consecutive seeds.
  *
  * SwiftShader runs the built-in model at a few seconds per UNet evaluation, so the generations here are 64 × 64 with
  * two steps and no classifier-free guidance (a batch of one).
@@ -19,7 +19,7 @@ import { GpuContext } from '../../engine/gpu/context';
 import { nodeGpu } from '../../engine/gpu/node-gpu';
 import { StableDiffusion } from '../../engine/pipeline';
 import { dataUrlBytes } from '../../lib/data-url';
-import type { GenerationSettings, JobState } from '../../lib/messages';
+import { isActive, type GenerationSettings, type JobState } from '../../lib/messages';
 import { decodeImagePng, toRgb8 } from '../../lib/png';
 import { accessibilityViolations } from '../helpers/axe';
 
@@ -254,6 +254,27 @@ describe('generating from the popup', () => {
     await expect.poll(async () => (await currentJob(page))?.status, { timeout: GENERATION_TIMEOUT, interval: 500 }).toBe('done');
     const png = decodeImagePng(dataUrlBytes((await currentJob(page))!.result!.image));
     expect([png.width, png.height]).toEqual([72, 88]);
+    await page.close();
+  }, GENERATION_TIMEOUT);
+
+  it('Images: 3 with seed 40 queues three jobs in order, seeds 40, 41 and 42, each cancellable', async () => {
+    const page = await openPopup();
+    const jobs = async () => ((await send(page, { target: 'background', type: 'jobs', id: 'q' })) as { value: JobState[] }).value;
+    const before = new Set((await jobs()).map((j) => j.jobId));
+    await page.getByLabel('Steps').fill('1');
+    await page.getByLabel('Seed').fill('40');
+    await page.getByLabel('Images').selectOption('3');
+    await generateButton(page).click();
+    await expect.poll(async () => (await jobs()).filter((j) => !before.has(j.jobId)).length, { timeout: 60_000 }).toBe(3);
+    const queued = (await jobs()).filter((j) => !before.has(j.jobId)).sort((a, b) => a.createdAt - b.createdAt);
+    expect(queued.map((j) => j.seed)).toEqual([40, 41, 42]);
+    expect(queued.map((j) => j.settings.seed)).toEqual([40, 41, 42]);
+    for (const j of queued) expect(j.settings).toMatchObject({ prompt: SETTINGS.prompt, steps: 1 });
+    await page.getByRole('heading', { name: /^Waiting \([12]\)$/ }).waitFor();
+    for (const j of queued) await send(page, { target: 'background', type: 'cancel', id: 'c', jobId: j.jobId });
+    await expect
+      .poll(async () => (await jobs()).filter((j) => !before.has(j.jobId) && isActive(j)).length, { timeout: 120_000 })
+      .toBe(0);
     await page.close();
   }, GENERATION_TIMEOUT);
 });
