@@ -6,7 +6,7 @@
 // pad = 0 only the bottom and right (whatever lies past the image reads as zero).
 //
 // The op prepends the tile (ConvTile in engine/ops/conv2d.ts): `const TM, TN, TK, RM: u32`, the register block
-// spelled out as `accumulate` and `store_block`, and the staging of B and the inner loop (shaders/conv2d-tile.wgsl).
+// spelled out as `accumulate` and `store_block`, and the staging of B (shaders/conv2d-tile.wgsl).
 // A workgroup owns a TM × TN block of C; thread (tx, ty) accumulates rows ty·RM … ty·RM + RM − 1 × channels
 // tx + c·TN/4 (c < 4), so neighbouring threads write neighbouring channels. Per K step, TK columns of A and B are
 // staged in workgroup memory as whole vec4s — As[k][q] holds rows 4q … 4q+3, Bs[k][t] channels t + c·TN/4 — so the
@@ -108,7 +108,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     stage_weights(kl, ql, 0u, n0, k, k_live);
     workgroupBarrier();
-    multiply_staged(&acc, tx, ty);
+    for (var kk = 0u; kk < TK; kk++) {
+      accumulate(&acc, kk * AW + ty * (RM / 4u), Bs[kk * BW + tx]);
+    }
     workgroupBarrier();
   }
   store_block(&acc, m0 + ty * RM, n0 + tx);

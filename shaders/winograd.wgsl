@@ -134,7 +134,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     stage_a(kl, ql, m0, ci, k_live);
     stage_weights(kl, ql, xi * p.cout, n0, ci, k_live);
     workgroupBarrier();
-    multiply_staged(&acc, tx, ty);
+    for (var kk = 0u; kk < TK; kk++) {
+      accumulate(&acc, kk * AW + ty * (RM / 4u), Bs[kk * BW + tx]);
+    }
     workgroupBarrier();
   }
   store_block(&acc, m0 + ty * RM, n0 + tx);

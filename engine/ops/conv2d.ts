@@ -137,7 +137,7 @@ export interface Conv2dOptions {
 }
 
 /**
- * The tile as WGSL (constants, the unrolled register block, and the staging and inner loop every conv GEMM shares:
+ * The tile as WGSL (constants, the unrolled register block, and the weight staging every conv GEMM shares:
  * shaders/conv2d-tile.wgsl) and its part of the pipeline key.
  */
 export interface ResolvedTile {
