@@ -20,6 +20,7 @@ import type { GpuContext } from './gpu/context';
 import { adapterName } from './gpu/device';
 import { GenerationCancelledError, InvalidParameterError } from './gpu/errors';
 import type { StorageFormat, Tensor } from './gpu/tensor';
+import { blendLatents, latentMask, maskProblem, pasteBack } from './inpaint';
 import { ClipTextEncoder } from './models/clip';
 import {
   parseClipTextConfig,
@@ -82,6 +83,11 @@ export interface GenerateParams {
   initImage?: Float32Array;
   /** img2img: how much of the schedule to run, in (0, 1]. */
   strength?: number;
+  /**
+   * Inpainting (with `initImage`): per pixel, width × height, 1 = repaint, 0 = keep the starting image, values
+   * between blend (engine/inpaint.ts).
+   */
+  mask?: Float32Array;
 }
 
 export type Stage = 'load' | 'text' | 'encode' | 'denoise' | 'decode';
@@ -212,6 +218,11 @@ export class StableDiffusion {
       const s = p.strength ?? 0.8;
       if (!(s > 0 && s <= 1)) throw new InvalidParameterError(`Strength must be in (0, 1]; got ${s}.`);
     }
+    if (p.mask) {
+      if (!p.initImage) throw new InvalidParameterError('A mask says which part of a starting image to repaint: give a starting image with it.');
+      const problem = maskProblem(p.mask, p.width, p.height);
+      if (problem) throw new InvalidParameterError(problem);
+    }
   }
 
   async generate(p: GenerateParams, callbacks: GenerateCallbacks = {}): Promise<GenerateResult> {
@@ -275,10 +286,12 @@ export class StableDiffusion {
       if (timesteps.length === 0) throw new InvalidParameterError('With this strength and number of steps no denoising step would run: raise either.');
 
       let latents: Float32Array;
+      let inpaint: { clean: Float32Array; noise: Float32Array; mask: Float32Array } | undefined;
       if (img2img) {
         const clean = await timed('encode', () => this.encodeImage(p.initImage!, p.width, p.height, rng));
         const noise = p.initLatents ? nchwToNhwc(p.initLatents, channels, h, w) : nchwToNhwc(rng.normal(channels * h * w), channels, h, w);
         latents = scheduler.addNoise(clean, noise, timesteps[0]!);
+        if (p.mask) inpaint = { clean, noise, mask: latentMask(p.mask, p.width, p.height, this.vaeFactor) };
       } else {
         const noise = p.initLatents ?? rng.normal(channels * h * w);
         latents = nchwToNhwc(noise, channels, h, w).map((v) => v * scheduler.initNoiseSigma);
@@ -298,6 +311,12 @@ export class StableDiffusion {
           const n = latents.length;
           const eps = cfg ? pred.subarray(0, n).map((u, j) => u + p.guidance * (pred[n + j]! - u)) : pred;
           latents = scheduler.step(eps, t, latents, rng);
+          if (inpaint) {
+            // The kept area at the next step's noise level, with the same noise (the scheduler now expects t_{i+1}).
+            const next = timesteps[i + 1];
+            const known = next === undefined ? inpaint.clean : scheduler.addNoise(inpaint.clean, inpaint.noise, next);
+            latents = blendLatents(latents, known, inpaint.mask, channels);
+          }
           callbacks.onStep?.(i, t, nhwcToNchw(latents, channels, h, w));
           progress('denoise', i + 1, timesteps.length, latentPreview(latents, w, h, channels));
         }
@@ -319,11 +338,12 @@ export class StableDiffusion {
         return pixels.map((v) => Math.min(1, Math.max(0, v / 2 + 0.5)));
       });
       this.stageDone(() => this.freeDecoder());
+      const finalImage = p.mask ? pasteBack(image, p.initImage!, p.mask) : image;
       // A cancel asked for while the VAE ran still cancels: the user no longer wants this image.
       checkCancel();
       progress('decode', 1, 1);
       return {
-        image,
+        image: finalImage,
         width: p.width,
         height: p.height,
         latents: nhwcToNchw(latents, channels, h, w),
