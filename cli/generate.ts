@@ -22,6 +22,8 @@ import { defaultTuningPath, tuningTableFor } from './tuning-file';
 const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "…" --out <file.png> [options]
 
   --negative-prompt "…"     what the image should not show (used when guidance > 1)
+  --no-emphasis             read brackets in the prompts as text; by default they weigh words as in A1111:
+                            (word) ×1.1, [word] ÷1.1, (word:1.5) ×1.5, nesting multiplies, \\( \\) \\[ \\] for brackets
   --scheduler NAME          ${SCHEDULER_NAMES.join(' | ')} (default: the model folder's)
   --steps N                 denoising steps (default 20)
   --guidance G              classifier-free guidance scale; ≤ 1 turns it off (default 7.5)
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
       model: { type: 'string' },
       prompt: { type: 'string' },
       'negative-prompt': { type: 'string' },
+      'no-emphasis': { type: 'boolean' },
       scheduler: { type: 'string' },
       steps: { type: 'string' },
       guidance: { type: 'string' },
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
       width: number(values.width, 'width') ?? nativeSize,
       height: number(values.height, 'height') ?? nativeSize,
       seed,
+      emphasis: !values['no-emphasis'],
     };
     if (values['init-latents']) params.initLatents = await readFloats(values['init-latents']);
     if (values['init-image']) {

@@ -2,7 +2,7 @@
  * Stable Diffusion txt2img and img2img, as diffusers' `StableDiffusionPipeline` / `StableDiffusionImg2ImgPipeline`
  * (and the LCM pipeline for UNets that take the guidance scale as an input) compute them:
  *
- *   text = clip([negative, prompt]);  latents = noise · σ_init  (img2img: add_noise(vae.encode(image)·s, noise, t₀))
+ *   text = weigh(clip([negative, prompt]))  latents = noise · σ_init  (img2img: add_noise(vae.encode(image)·s, noise, t₀))
  *   per timestep t:  ε = unet(scale(latents), t, text);  ε = ε_u + g·(ε_c − ε_u);  latents = scheduler.step(ε, t, latents)
  *   image = vae.decode(latents / s) / 2 + 0.5
  *
@@ -10,6 +10,10 @@
  * runs it on the prompt alone. The text's cross-attention keys and values are computed once per generation. The
  * scheduler runs on the CPU on small latent arrays; latents live NHWC (the engine's layout), and the seeded noise is
  * drawn in NCHW order (the layout of the fixtures and of `--init-latents` files) and transposed.
+ *
+ * Prompt weighting (`emphasis`, off by default: diffusers has none, and the reference fixtures come from it) reads
+ * A1111's "(word:1.3)" syntax (engine/tokenizer/emphasis.ts) and scales the encoder's output per token
+ * (engine/ops/prompt-weights.ts); a prompt whose weights are all 1 skips the op and conditions exactly as without.
  *
  * Memory modes: 'fast' keeps every stage loaded between generations; 'low' frees the text encoder before the UNet
  * runs and the UNet before the VAE, and loads them again for the next generation. Both give back the pooled
@@ -38,7 +42,9 @@ import type { ParamSource } from './models/params';
 import { UNet } from './models/unet';
 import { VaeDecoder, VaeEncoder } from './models/vae';
 import { createGenerator, createScheduler, isSchedulerName, type SchedulerName } from './schedulers';
-import { ClipTokenizer } from './tokenizer/clip';
+import { promptWeights } from './ops/prompt-weights';
+import { ClipTokenizer, type WeightedTokens } from './tokenizer/clip';
+import { parseEmphasis } from './tokenizer/emphasis';
 import { adapterKey, sameAdapter, TableTuning, type TuningTable } from './tune/table';
 
 /** Files of a diffusers pipeline folder, wherever they are stored (a disk folder, IndexedDB). */
@@ -88,6 +94,11 @@ export interface GenerateParams {
    * between blend (engine/inpaint.ts).
    */
   mask?: Float32Array;
+  /**
+   * Prompt weighting, A1111's syntax: "(word)" ×1.1, "[word]" ÷1.1, "(word:1.5)", "\(" for a bracket (both prompts).
+   * Default off: brackets are text, as in diffusers.
+   */
+  emphasis?: boolean;
 }
 
 export type Stage = 'load' | 'text' | 'encode' | 'denoise' | 'decode';
@@ -250,15 +261,12 @@ export class StableDiffusion {
 
     // Text.
     progress('text', 0, 1);
-    const prompt = this.tokenizer.tokenize(p.prompt);
-    const negative = this.tokenizer.tokenize(p.negativePrompt ?? '');
+    const prompt = this.tokenizePrompt(p.prompt, p.emphasis);
+    const negative = this.tokenizePrompt(p.negativePrompt ?? '', p.emphasis);
     const textEncoder = await timed('load', () => this.textEncoder());
     checkCancel();
     const text = await timed('text', async () => {
-      const ids = cfg ? [...negative.ids, ...prompt.ids] : prompt.ids;
-      const idTensor = ctx.upload(Float32Array.from(ids), [batch, prompt.ids.length], 'ids');
-      const out = textEncoder.encode(ctx, idTensor);
-      ctx.release(idTensor);
+      const out = this.conditioning(textEncoder, cfg ? [negative, prompt] : [prompt]);
       await ctx.sync();
       return out;
     });
@@ -359,6 +367,21 @@ export class StableDiffusion {
     }
   }
 
+  /** The ids the text encoder takes and each one's weight (all 1 without emphasis: brackets are then text). */
+  tokenizePrompt(text: string, emphasis = false): WeightedTokens {
+    if (emphasis) return this.tokenizer.tokenizeWeighted(parseEmphasis(text));
+    const plain = this.tokenizer.tokenize(text);
+    return { ...plain, weights: plain.ids.map(() => 1) };
+  }
+
+  /** The conditioning of one prompt as generate() computes it, [1, 77, hidden] (for tests and tools). */
+  async encodePrompt(text: string, options: { emphasis?: boolean } = {}): Promise<Float32Array> {
+    const out = this.conditioning(await this.textEncoder(), [this.tokenizePrompt(text, options.emphasis)]);
+    const values = await this.ctx.read(out);
+    this.ctx.release(out);
+    return values;
+  }
+
   /** Text encoder output for one prompt, [1, 77, hidden] (for tests and tools). */
   async encodeText(ids: readonly number[]): Promise<Float32Array> {
     const encoder = await this.textEncoder();
@@ -368,6 +391,20 @@ export class StableDiffusion {
     const values = await this.ctx.read(out);
     this.ctx.release(out);
     return values;
+  }
+
+  /** Encoder output [prompts, 77, hidden], weighted per token where a prompt has a weight other than 1. */
+  private conditioning(encoder: ClipTextEncoder, prompts: readonly WeightedTokens[]): Tensor {
+    const { ctx } = this;
+    const length = prompts[0]!.ids.length;
+    const ids = ctx.upload(Float32Array.from(prompts.flatMap((t) => t.ids)), [prompts.length, length], 'ids');
+    const z = encoder.encode(ctx, ids);
+    ctx.release(ids);
+    if (prompts.every((t) => t.weights.every((w) => w === 1))) return z;
+    const weights = ctx.upload(Float32Array.from(prompts.flatMap((t) => t.weights)), [prompts.length, length], 'token weights');
+    const weighted = promptWeights(ctx, z, weights);
+    ctx.release(z, weights);
+    return weighted;
   }
 
   /** Frees every loaded stage. */
