@@ -33,6 +33,8 @@ const USAGE = `Usage: npm run generate -- --model <diffusers folder> --prompt "�
   --save-latents FILE       write the final latents (before the VAE) in that format
   --init-image PNG          img2img: start from this image (its size must be W × H)
   --strength S              img2img: how much to change the image, in (0, 1] (default 0.8)
+  --mask PNG                inpainting (with --init-image, same size): white repaints, black keeps the starting
+                            image's pixels exactly, grey blends
   --weights FORMAT          ${STORAGE_FORMATS.join(' | ')}: storage format of the layer weights (default f16)
   --tuning FILE|off         auto-tuner cache (npm run tune) to take op configurations from (default ${defaultTuningPath()})
   --plan                    generate nothing: report the GPU memory (memory 'fast' and 'low') and the dispatches
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       'save-latents': { type: 'string' },
       'init-image': { type: 'string' },
       strength: { type: 'string' },
+      mask: { type: 'string' },
       weights: { type: 'string' },
       tuning: { type: 'string' },
       out: { type: 'string' },
@@ -87,6 +90,7 @@ async function main(): Promise<void> {
   if (!STORAGE_FORMATS.includes(format)) throw new UsageError(`--weights must be one of ${STORAGE_FORMATS.join(', ')}.`);
   if (values.scheduler !== undefined && !isSchedulerName(values.scheduler)) throw new UsageError(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}.`);
   if (values.strength !== undefined && !values['init-image']) throw new UsageError('--strength needs --init-image.');
+  if (values.mask !== undefined && !values['init-image']) throw new UsageError('--mask needs --init-image: the image whose white-masked part is repainted.');
 
   const folder = new ModelFolder(values.model);
   const gpu = await nodeGpu();
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
       }
       params.initImage = png.rgb;
       params.strength = number(values.strength, 'strength') ?? 0.8;
+      if (values.mask) params.mask = await readMask(values.mask, params.width, params.height);
     }
     const started = performance.now();
     let lastStage: Stage | undefined;
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
         height: result.height,
         model: basename(values.model),
         ...(params.initImage ? { strength: params.strength! } : {}),
+        ...(params.mask ? { mask: true } : {}),
       }),
     );
     const stages = Object.entries(result.timings).map(([stage, ms]) => `${stage} ${(ms / 1000).toFixed(2)} s`);
@@ -185,6 +191,15 @@ async function printPlan(model: string, values: { width?: string; height?: strin
   } finally {
     await folder.close();
   }
+}
+
+/** A mask PNG → one value per pixel in [0, 1]: the mean of its RGB (white 1 = repaint, black 0 = keep). */
+async function readMask(path: string, width: number, height: number): Promise<Float32Array> {
+  const png = decodeImagePng(await readFile(path));
+  if (png.width !== width || png.height !== height) throw new UsageError(`--mask is ${png.width}×${png.height}; it must match the starting image (${width}×${height}).`);
+  const mask = new Float32Array(width * height);
+  for (let i = 0; i < mask.length; i++) mask[i] = (png.rgb[i * 3]! + png.rgb[i * 3 + 1]! + png.rgb[i * 3 + 2]!) / 3;
+  return mask;
 }
 
 async function readFloats(path: string): Promise<Float32Array> {

@@ -69,6 +69,11 @@ export interface StartImage {
   galleryId: number;
   /** 0–1: how much of the starting image is replaced; 1 keeps nothing of it but its colours' noise. */
   strength: number;
+  /**
+   * Inpainting: which part of the starting image to repaint, as a PNG data URL (white repaints, black keeps; the
+   * red channel is read), scaled to the job's size when the job runs. Absent: the whole image is changed.
+   */
+  mask?: string;
 }
 
 /** What a user asks for; the model's own rules (size multiples) are checked by the engine when the job runs. */
@@ -413,11 +418,14 @@ export function settingsProblem(value: unknown): string | undefined {
   if (!isOneOf(SCHEDULER_NAMES, value.scheduler)) return `the scheduler must be one of ${SCHEDULER_NAMES.join(', ')}`;
   if (value.startImage !== undefined) {
     const start = value.startImage;
-    if (!isRecord(start) || Object.keys(start).some((k) => k !== 'galleryId' && k !== 'strength') || !isWholeNumber(start.galleryId, 1, Number.MAX_SAFE_INTEGER)) {
+    if (!isRecord(start) || Object.keys(start).some((k) => k !== 'galleryId' && k !== 'strength' && k !== 'mask') || !isWholeNumber(start.galleryId, 1, Number.MAX_SAFE_INTEGER)) {
       return 'the starting image must be an image of the history';
     }
     if (!isFiniteNumber(start.strength) || start.strength < LIMITS.strength.min || start.strength > LIMITS.strength.max) {
       return `the strength must be a number from ${LIMITS.strength.min} to ${LIMITS.strength.max}`;
+    }
+    if (start.mask !== undefined && !isPngDataUrl(start.mask, MAX_MASK_CHARS)) {
+      return `the mask must be a PNG image (data:image/png;base64) of at most ${MAX_MASK_CHARS / 1024 / 1024} MiB`;
     }
   }
   if (!isModelId(value.model)) return 'choose a model';
@@ -425,8 +433,10 @@ export function settingsProblem(value: unknown): string | undefined {
 }
 
 const MAX_DATA_URL_CHARS = 64 * 1024 * 1024;
-function isPngDataUrl(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= MAX_DATA_URL_CHARS && /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(value);
+// A mask travels with every job and gallery item's settings; a two-colour 2048² PNG is a few hundred KiB.
+const MAX_MASK_CHARS = 4 * 1024 * 1024;
+function isPngDataUrl(value: unknown, maxChars = MAX_DATA_URL_CHARS): value is string {
+  return typeof value === 'string' && value.length <= maxChars && /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(value);
 }
 
 function isJobResult(value: unknown): value is JobResult {

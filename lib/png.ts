@@ -20,6 +20,8 @@ export interface ImageParameters {
   model?: string;
   /** img2img strength, when the image started from another. */
   strength?: number;
+  /** Inpainting: only the masked part of the starting image was repainted. */
+  mask?: boolean;
 }
 
 /** RGB HWC floats in [0, 1] → 8-bit RGB, rounding to nearest (as diffusers' `numpy_to_pil`: ×255 then round). */
@@ -55,6 +57,7 @@ export function parametersText(p: ImageParameters): string {
     `Size: ${p.width}x${p.height}`,
     ...(p.model ? [`Model: ${p.model}`] : []),
     ...(p.strength !== undefined ? [`Denoising strength: ${p.strength}`] : []),
+    ...(p.mask ? ['Mask: yes'] : []),
   ];
   return [p.prompt, ...(p.negativePrompt ? [`Negative prompt: ${p.negativePrompt}`] : []), fields.join(', ')].join('\n');
 }
@@ -82,5 +85,6 @@ export function parseParametersText(text: string): ImageParameters | undefined {
     height: Number(size[2]),
     ...(fields.has('Model') ? { model: fields.get('Model')! } : {}),
     ...(strength !== undefined ? { strength: Number(strength) } : {}),
+    ...(fields.get('Mask') === 'yes' ? { mask: true } : {}),
   };
 }

@@ -127,10 +127,11 @@ export class Engine {
 
   /**
    * Runs one job; the image comes back as a PNG data URL carrying its parameters. img2img jobs
-   * bring their starting image as RGB HWC in [0, 1] at the job's size.
+   * bring their starting image as RGB HWC in [0, 1] at the job's size, and inpainting jobs their mask (one value per
+   * pixel, 1 = repaint).
    */
   async generate(
-    job: JobRequest & { startImage?: Float32Array },
+    job: JobRequest & { startImage?: Float32Array; mask?: Float32Array },
     options: { signal: AbortSignal; onProgress(progress: Progress): void },
   ): Promise<Omit<JobResult, 'gallery'>> {
     const started = performance.now();
@@ -140,7 +141,7 @@ export class Engine {
     (await this.gpu()).attentionBudgetBytes = tuning.attentionBudgetMiB * MIB;
     const { prompt, negativePrompt, steps, guidance, width, height, scheduler } = settings;
     const strength = job.startImage ? settings.startImage?.strength : undefined;
-    const img2img = job.startImage && strength !== undefined ? { initImage: job.startImage, strength } : {};
+    const img2img = job.startImage && strength !== undefined ? { initImage: job.startImage, strength, ...(job.mask ? { mask: job.mask } : {}) } : {};
     // A catalog model's scheduler settings (SD-Turbo's trailing timesteps) go with its recommended scheduler.
     const recommended = opened.entry?.recommended;
     const schedulerConfig = recommended?.schedulerConfig && recommended.scheduler === scheduler ? { schedulerConfig: recommended.schedulerConfig } : {};
@@ -156,6 +157,7 @@ export class Engine {
       height: out.height,
       model: settings.model,
       ...(strength !== undefined ? { strength } : {}),
+      ...('mask' in img2img ? { mask: true } : {}),
     });
     return {
       image: pngDataUrl(png),

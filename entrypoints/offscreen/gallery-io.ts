@@ -61,3 +61,35 @@ export async function loadStartImage(id: number, width: number, height: number):
   for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = rgba[i * 4 + c]! / 255;
   return rgb;
 }
+
+/** The job's mask could not be read as a PNG image. */
+export class MaskUnreadableError extends Error {
+  override readonly name = 'MaskUnreadableError';
+  constructor(cause: unknown) {
+    super(`The painted mask could not be read (${(cause as Error).message}): clear it and paint it again.`, { cause });
+  }
+}
+
+/**
+ * An inpainting mask (a PNG data URL, white = repaint) as one value per pixel in [0, 1] at width × height: its red
+ * channel, resized when the popup painted it at another size (the resize's grey edge pixels blend).
+ */
+export async function loadMask(dataUrl: string, width: number, height: number): Promise<Float32Array> {
+  try {
+    const bytes = dataUrlBytes(dataUrl);
+    const mask = new Float32Array(width * height);
+    const png = decodeImagePng(bytes);
+    if (png.width === width && png.height === height) {
+      for (let i = 0; i < mask.length; i++) mask[i] = png.rgb[i * 3]!;
+      return mask;
+    }
+    const bitmap = await createImageBitmap(new Blob([bytes.slice().buffer], { type: 'image/png' }), { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
+    const context = new OffscreenCanvas(width, height).getContext('2d')!;
+    context.drawImage(bitmap, 0, 0);
+    const rgba = context.getImageData(0, 0, width, height).data;
+    for (let i = 0; i < mask.length; i++) mask[i] = rgba[i * 4]! / 255;
+    return mask;
+  } catch (error) {
+    throw new MaskUnreadableError(error);
+  }
+}

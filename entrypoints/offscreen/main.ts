@@ -12,7 +12,7 @@ import { resultResponse } from '../../lib/messages';
 import { publish, serve } from '../../lib/messaging';
 import { loadPreferences } from '../../storage/preferences';
 import { Engine } from './engine';
-import { keepInGallery, loadStartImage } from './gallery-io';
+import { keepInGallery, loadMask, loadStartImage } from './gallery-io';
 import { JobRunner } from './jobs';
 import { Tuner } from './tuner';
 import { ModelService } from './models';
@@ -57,7 +57,8 @@ const runner = new JobRunner(
   async (job, options) => {
     const { settings } = job;
     const startImage = settings.startImage ? await loadStartImage(settings.startImage.galleryId, settings.width, settings.height) : undefined;
-    const result = await engine.generate({ ...job, startImage }, options);
+    const mask = settings.startImage?.mask ? await loadMask(settings.startImage.mask, settings.width, settings.height) : undefined;
+    const result = await engine.generate({ ...job, startImage, mask }, options);
     const gallery = await keepInGallery({ settings, seed: job.seed, model: settings.model, source: job.source, width: result.width, height: result.height }, result);
     return { ...result, gallery };
   },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeImagePng, toRgb8 } from '../../lib/png';
+import { decodeImagePng, encodeImagePng, toRgb8 } from '../../lib/png';
 import { relativeError } from '../helpers/gpu';
 import { cases, tensor, TINY, TINY_MODEL } from '../models/fixtures';
 
@@ -30,6 +30,8 @@ describe('npm run generate', () => {
 
   it('rejects bad input with a clear message and a non-zero exit', async () => {
     const out = join(dir, 'x.png');
+    await writeFile(join(dir, 'start.png'), encodeImagePng(new Float32Array(64 * 64 * 3), 64, 64));
+    await writeFile(join(dir, 'mask.png'), encodeImagePng(new Float32Array(32 * 32 * 3), 32, 32));
     const checks: [string[], RegExp][] = [
       [['--prompt', 'a', '--out', out], /--model is required/],
       [['--model', TINY_MODEL, '--out', out], /--prompt is required/],
@@ -40,6 +42,8 @@ describe('npm run generate', () => {
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--bogus'], /Unknown option '--bogus'/],
       [['--model', dir, '--prompt', 'a', '--out', out], /is not a diffusers model folder/],
       [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--init-latents', join(dir, 'missing.bin')], /ENOENT|no such file/],
+      [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--mask', join(dir, 'mask.png')], /--mask needs --init-image/],
+      [['--model', TINY_MODEL, '--prompt', 'a', '--out', out, '--init-image', join(dir, 'start.png'), '--mask', join(dir, 'mask.png')], /--mask is 32×32; it must match the starting image \(64×64\)/],
     ];
     for (const [args, message] of checks) {
       const result = await generate(args);

@@ -73,6 +73,7 @@ const REQUESTS: RequestMessage[] = [
   { target: 'background', type: 'run-tuner', id: 'r7', budgetSeconds: 120 },
   { target: 'offscreen', type: 'tuner-state', id: 'r8' },
   { target: 'background', type: 'generate', id: 'r9', settings: { ...settings, startImage: { galleryId: 3, strength: 0.5 } } },
+  { target: 'background', type: 'generate', id: 'r20', settings: { ...settings, startImage: { galleryId: 3, strength: 1, mask: PNG } } },
   { target: 'background', type: 'jobs', id: 'r10' },
   { target: 'offscreen', type: 'run-job', id: 'r11', job: job('running') },
   { target: 'offscreen', type: 'runner-state', id: 'r12' },

@@ -22,6 +22,8 @@ describe('settings validation', () => {
       { seed: Number.MAX_SAFE_INTEGER },
       { prompt: 'x'.repeat(LIMITS.promptChars) },
       { scheduler: 'dpm++2m' },
+      // A 1×1 grey PNG mask.
+      { startImage: { galleryId: 1, strength: 0.5, mask: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==' } },
     ]) {
       expect(settingsProblem({ ...good, ...patch }), JSON.stringify(patch)).toBeUndefined();
     }
@@ -48,6 +50,10 @@ describe('settings validation', () => {
     [{ seed: 1.5 }, 'the seed must be a whole number from 0 to 9007199254740991, or empty for a random one'],
     [{ scheduler: 'k_lms' }, 'the scheduler must be one of ddim, euler, euler-a, dpm++2m, pndm, lcm'],
     [{ model: 'no such/model id' }, 'choose a model'],
+    [{ startImage: { galleryId: 1, strength: 0.5, mask: 'data:image/jpeg;base64,AAAA' } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
+    [{ startImage: { galleryId: 1, strength: 0.5, mask: 'data:image/png;base64,<script>' } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
+    [{ startImage: { galleryId: 1, strength: 0.5, mask: `data:image/png;base64,${'A'.repeat(4 * 1024 * 1024)}` } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
+    [{ startImage: { galleryId: 1, strength: 0.5, mask: [1, 0] } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
   ])('refuses %j: "%s"', (patch, message) => {
     expect(settingsProblem({ ...good, ...patch })).toBe(message);
     // The same sentence reaches the popup as the answer to the request.

@@ -33,6 +33,9 @@ describe('PNG with generation parameters', () => {
         'Steps: 20, Sampler: dpm++2m, CFG scale: 7.5, Seed: 1234567890123, Size: 64x32, Model: tiny-sd1, Denoising strength: 0.6',
     );
     expect(parseParametersText('just a caption')).toBeUndefined();
+    const masked = parametersText({ ...params, mask: true });
+    expect(masked.endsWith('Denoising strength: 0.6, Mask: yes')).toBe(true);
+    expect(parseParametersText(masked)).toEqual({ ...params, mask: true });
   });
 
   it('renders 8-bit pixels exactly as the reference pipeline does', () => {
