@@ -92,6 +92,11 @@ export interface GenerationSettings {
   startImage?: StartImage;
   /** The model to run: a stored model's id or the built-in one's. */
   model: string;
+  /**
+   * Prompt weighting ("(word:1.2)", A1111's syntax) for both prompts, from the user's preference when the job was
+   * made; absent (jobs and gallery items from before it existed): brackets are text.
+   */
+  emphasis?: boolean;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'cancelling', 'done', 'cancelled', 'failed'] as const;
@@ -397,7 +402,7 @@ function isModelInfo(value: unknown): value is ModelInfo {
 /** Why `value` is not valid generation settings (a sentence for the user), or undefined when it is. */
 export function settingsProblem(value: unknown): string | undefined {
   if (!isRecord(value)) return 'the settings are missing';
-  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler', 'startImage', 'model'];
+  const keys: (keyof GenerationSettings)[] = ['prompt', 'negativePrompt', 'steps', 'guidance', 'width', 'height', 'seed', 'scheduler', 'startImage', 'model', 'emphasis'];
   const extra = Object.keys(value).filter((k) => !(keys as string[]).includes(k));
   if (extra.length) return `unexpected settings: ${extra.join(', ')}`;
   for (const key of ['prompt', 'negativePrompt'] as const) {
@@ -429,6 +434,7 @@ export function settingsProblem(value: unknown): string | undefined {
     }
   }
   if (!isModelId(value.model)) return 'choose a model';
+  if (value.emphasis !== undefined && typeof value.emphasis !== 'boolean') return 'prompt weighting must be on or off';
   return undefined;
 }
 

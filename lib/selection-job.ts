@@ -30,6 +30,7 @@ export function settingsFromSelection(
     seed: null,
     scheduler: defaults.scheduler ?? model.defaultScheduler,
     model: model.id,
+    emphasis: defaults.emphasis,
   };
   // Counted in characters as a reader counts them.
   return { settings, cutChars: Array.from(text).length - Array.from(prompt).length };

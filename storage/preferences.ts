@@ -24,6 +24,8 @@ export interface GenerationDefaults {
   guidance: number;
   /** Null: the model's native size. */
   size: number | null;
+  /** Prompt weighting: "(word:1.2)" and A1111's other brackets weigh words (engine/tokenizer/emphasis.ts). */
+  emphasis: boolean;
 }
 
 export interface Preferences {
@@ -42,7 +44,7 @@ export interface Preferences {
 
 export const DEFAULT_PREFERENCES: Preferences = {
   hubEndpoint: HUB_BASE,
-  defaults: { scheduler: null, steps: 20, guidance: 7.5, size: null },
+  defaults: { scheduler: null, steps: 20, guidance: 7.5, size: null, emphasis: true },
   weightFormat: 'f16',
   attentionBudgetMiB: 128,
   memory: 'fast',
@@ -84,6 +86,7 @@ export function readPreferences(value: unknown): Preferences {
       steps: isInt(d.steps, 1, 150) ? d.steps : base.defaults.steps,
       guidance: typeof d.guidance === 'number' && d.guidance >= 0 && d.guidance <= 30 ? d.guidance : base.defaults.guidance,
       size: d.size === null || (isInt(d.size, 64, 2048) && d.size % 8 === 0) ? (d.size as number | null) : base.defaults.size,
+      emphasis: typeof d.emphasis === 'boolean' ? d.emphasis : base.defaults.emphasis,
     },
     weightFormat: WEIGHT_FORMATS.includes(v.weightFormat as StorageFormat) ? (v.weightFormat as StorageFormat) : base.weightFormat,
     attentionBudgetMiB: (ATTENTION_BUDGETS_MIB as readonly number[]).includes(v.attentionBudgetMiB as number) ? (v.attentionBudgetMiB as number) : base.attentionBudgetMiB,

@@ -145,7 +145,8 @@ export class Engine {
     // A catalog model's scheduler settings (SD-Turbo's trailing timesteps) go with its recommended scheduler.
     const recommended = opened.entry?.recommended;
     const schedulerConfig = recommended?.schedulerConfig && recommended.scheduler === scheduler ? { schedulerConfig: recommended.schedulerConfig } : {};
-    const out = await sd.generate({ prompt, negativePrompt, steps, guidance, width, height, seed, scheduler, ...schedulerConfig, ...img2img }, options);
+    const emphasis = settings.emphasis === true;
+    const out = await sd.generate({ prompt, negativePrompt, steps, guidance, width, height, seed, scheduler, emphasis, ...schedulerConfig, ...img2img }, options);
     const png = encodeImagePng(out.image, out.width, out.height, {
       prompt,
       negativePrompt,

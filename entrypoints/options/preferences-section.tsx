@@ -67,6 +67,7 @@ export function DefaultsForm({ preferences, save }: { preferences: Preferences; 
   const [steps, setSteps] = useState(String(d.steps));
   const [guidance, setGuidance] = useState(String(d.guidance));
   const [size, setSize] = useState(d.size === null ? '' : String(d.size));
+  const [emphasis, setEmphasis] = useState(d.emphasis);
   const [problem, setProblem] = useState<string>();
   const saver = useSaver(save);
   const sizes: number[] = [];
@@ -80,7 +81,7 @@ export function DefaultsForm({ preferences, save }: { preferences: Preferences; 
         if (!Number.isInteger(n) || n < LIMITS.steps.min || n > LIMITS.steps.max) return setProblem(`Steps must be a whole number from ${LIMITS.steps.min} to ${LIMITS.steps.max}.`);
         if (guidance.trim() === '' || !(g >= LIMITS.guidance.min && g <= LIMITS.guidance.max)) return setProblem(`Guidance must be a number from ${LIMITS.guidance.min} to ${LIMITS.guidance.max}.`);
         setProblem(undefined);
-        saver.run({ defaults: { scheduler: (scheduler || null) as SchedulerName | null, steps: n, guidance: g, size: size ? Number(size) : null } }, 'The popup starts with these settings.');
+        saver.run({ defaults: { scheduler: (scheduler || null) as SchedulerName | null, steps: n, guidance: g, size: size ? Number(size) : null, emphasis } }, 'The popup starts with these settings.');
       }}
     >
       <div class="fields">
@@ -117,6 +118,13 @@ export function DefaultsForm({ preferences, save }: { preferences: Preferences; 
       </div>
       <p id="size-hint" class="hint">
         A size the chosen model cannot make falls back to its native size.
+      </p>
+      <label class="choice">
+        <input id="default-emphasis" type="checkbox" checked={emphasis} onChange={(e) => setEmphasis(e.currentTarget.checked)} aria-describedby="emphasis-hint" /> Prompt
+        weighting
+      </label>
+      <p id="emphasis-hint" class="hint">
+        As in AUTOMATIC1111: (word) and (word:1.5) give a word more weight, [word] less, and \( \) are plain brackets. When off, brackets are text.
       </p>
       {problem && (
         <p class="notice error" role="alert">

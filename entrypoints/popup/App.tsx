@@ -14,6 +14,7 @@ import { useJob } from '../../lib/use-job';
 import { request } from '../../lib/messaging';
 import { useModelInfo, useModels } from '../../lib/use-models';
 import { usePreferences } from '../../lib/use-preferences';
+import { DEFAULT_PREFERENCES } from '../../storage/preferences';
 import { asError, useRequest } from '../../lib/use-request';
 import { FirstRun } from './first-run';
 import { Gallery } from './gallery';
@@ -108,7 +109,8 @@ export function App() {
       return;
     }
     setProblem(undefined);
-    const { settings } = checked;
+    // Prompt weighting is a preference (options page), not a field of the form: each job records the one it ran with.
+    const settings = { ...checked.settings, emphasis: preferences?.defaults.emphasis ?? DEFAULT_PREFERENCES.defaults.emphasis };
     generate(seedSeries(settings.seed, Number(values.count)).map((seed) => ({ ...settings, seed })));
   };
   const onChange = (next: FormValues) => {
@@ -173,6 +175,7 @@ export function App() {
             canGenerate={canGenerate}
             problem={problem}
             onGenerate={onGenerate}
+            emphasis={preferences.defaults.emphasis}
             onCancel={() => cancel()}
             cancelling={job?.status === 'cancelling'}
             models={models.overview ? modelChoices(models.overview) : [{ id: BUILTIN_MODEL.id, name: BUILTIN_MODEL.name }]}

@@ -93,9 +93,11 @@ interface Props {
   cancelling: boolean;
   /** The models to choose from: the built-in one and the installed ones. */
   models: readonly { id: string; name: string }[];
+  /** Prompt weighting is on (the options page's preference): the hint gives its syntax. */
+  emphasis: boolean;
 }
 
-export function SettingsForm({ values, onChange, model, busy, canGenerate, problem, onGenerate, onCancel, cancelling, models }: Props) {
+export function SettingsForm({ values, onChange, model, busy, canGenerate, problem, onGenerate, onCancel, cancelling, models, emphasis }: Props) {
   const prompt = useRef<HTMLTextAreaElement>(null);
   const generateButton = useRef<HTMLButtonElement>(null);
   const cancelButton = useRef<HTMLButtonElement>(null);
@@ -137,7 +139,10 @@ export function SettingsForm({ values, onChange, model, busy, canGenerate, probl
         }}
       />
       <p id="prompt-hint" class="hint">
-        Enter generates; Shift+Enter starts a new line.
+        Enter generates; Shift+Enter starts a new line.{' '}
+        {emphasis
+          ? '(word:1.2) gives a word more weight, [word] less; \\( and \\) are plain brackets.'
+          : 'Prompt weighting is off in the options: brackets are plain text.'}
       </p>
 
       <label for="negative-prompt">Negative prompt</label>

@@ -18,9 +18,9 @@ import type { JobState } from '../../lib/messages';
 import { decodeImagePng } from '../../lib/png';
 import { PREFERENCES_KEY, type GenerationDefaults } from '../../storage/preferences';
 
-const DEFAULTS: GenerationDefaults = { steps: 1, guidance: 1, size: 64, scheduler: 'euler' };
+const DEFAULTS: GenerationDefaults = { steps: 1, guidance: 1, size: 64, scheduler: 'euler', emphasis: true };
 /** The settings a menu job takes from those defaults (menu jobs have no negative prompt). */
-const MENU_SETTINGS = { steps: 1, guidance: 1, width: 64, height: 64, scheduler: 'euler', negativePrompt: '' };
+const MENU_SETTINGS = { steps: 1, guidance: 1, width: 64, height: 64, scheduler: 'euler', negativePrompt: '', emphasis: true };
 // The first generation compiles every pipeline in SwiftShader, on a machine shared with other work.
 const GENERATION_TIMEOUT = 600_000;
 

@@ -24,6 +24,8 @@ describe('settings validation', () => {
       { scheduler: 'dpm++2m' },
       // A 1×1 grey PNG mask.
       { startImage: { galleryId: 1, strength: 0.5, mask: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==' } },
+      { emphasis: true },
+      { emphasis: false },
     ]) {
       expect(settingsProblem({ ...good, ...patch }), JSON.stringify(patch)).toBeUndefined();
     }
@@ -54,6 +56,8 @@ describe('settings validation', () => {
     [{ startImage: { galleryId: 1, strength: 0.5, mask: 'data:image/png;base64,<script>' } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
     [{ startImage: { galleryId: 1, strength: 0.5, mask: `data:image/png;base64,${'A'.repeat(4 * 1024 * 1024)}` } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
     [{ startImage: { galleryId: 1, strength: 0.5, mask: [1, 0] } }, 'the mask must be a PNG image (data:image/png;base64) of at most 4 MiB'],
+    [{ emphasis: 'yes' }, 'prompt weighting must be on or off'],
+    [{ emphasis: null }, 'prompt weighting must be on or off'],
   ])('refuses %j: "%s"', (patch, message) => {
     expect(settingsProblem({ ...good, ...patch })).toBe(message);
     // The same sentence reaches the popup as the answer to the request.

@@ -12,14 +12,14 @@ describe('a job from selected text', () => {
     const job = settingsFromSelection('  A lighthouse\n\n on a   cliff <b>at</b> dusk ', MODEL, DEFAULTS);
     expect(job).toEqual({
       cutChars: 0,
-      settings: { prompt: 'A lighthouse on a cliff <b>at</b> dusk', negativePrompt: '', steps: DEFAULTS.steps, guidance: DEFAULTS.guidance, width: 128, height: 128, seed: null, scheduler: 'pndm', model: MODEL.id },
+      settings: { prompt: 'A lighthouse on a cliff <b>at</b> dusk', negativePrompt: '', steps: DEFAULTS.steps, guidance: DEFAULTS.guidance, width: 128, height: 128, seed: null, scheduler: 'pndm', model: MODEL.id, emphasis: true },
     });
     expect(settingsProblem(job!.settings)).toBeUndefined();
   });
 
   it('uses the user defaults over the model', () => {
-    const job = settingsFromSelection('fox', MODEL, { steps: 2, guidance: 1, size: 64, scheduler: 'euler' });
-    expect(job?.settings).toMatchObject({ steps: 2, guidance: 1, width: 64, height: 64, scheduler: 'euler' });
+    const job = settingsFromSelection('fox', MODEL, { steps: 2, guidance: 1, size: 64, scheduler: 'euler', emphasis: false });
+    expect(job?.settings).toMatchObject({ steps: 2, guidance: 1, width: 64, height: 64, scheduler: 'euler', emphasis: false });
   });
 
   it('falls back to the model’s size when the default size is not one the model offers', () => {
