@@ -6,9 +6,10 @@ import * as ref from '../../engine/ref/prompt-weights';
 import { expectClose, gpuContext } from '../helpers/gpu';
 import { TINY_MODEL } from './fixtures';
 
-// The op's two f32 sums over 77 × hidden values against f64 ones (tests/ops/prompt-weights.test.ts): a few f32
-// roundings of the ratio, relative to the output's magnitude.
-const TOL = 1e-5;
+// The op's two f32 sums over 77 × hidden values against f64 ones. The encoder's output averages ~1e-3 of its mean
+// magnitude, so the sums lose about three digits to cancellation: measured 3e-6 to 9e-6 on this model's prompts
+// (A1111 sums in f32 or f16 too).
+const TOL = 3e-5;
 
 describe('prompt weighting in the pipeline', () => {
   const folder = new ModelFolder(TINY_MODEL);
