@@ -439,8 +439,9 @@ export function settingsProblem(value: unknown): string | undefined {
 }
 
 const MAX_DATA_URL_CHARS = 64 * 1024 * 1024;
-// A mask travels with every job and gallery item's settings; a two-colour 2048² PNG is a few hundred KiB.
-const MAX_MASK_CHARS = 4 * 1024 * 1024;
+// A mask travels with every job's settings (the queue lives in storage.session, 10 MB for all jobs) and gallery item;
+// painted strokes on 2048² compress to well under this.
+const MAX_MASK_CHARS = 1024 * 1024;
 function isPngDataUrl(value: unknown, maxChars = MAX_DATA_URL_CHARS): value is string {
   return typeof value === 'string' && value.length <= maxChars && /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/.test(value);
 }

@@ -110,7 +110,10 @@ function ItemDialog({ item, onClose, onDelete, onReuse, onStartFrom }: ItemActio
           {settings.startImage && (
             <>
               <dt>Started from</dt>
-              <dd>an earlier image, strength {settings.startImage.strength}</dd>
+              <dd>
+                an earlier image, strength {settings.startImage.strength}
+                {settings.startImage.mask ? ', painted area only' : ''}
+              </dd>
             </>
           )}
           <dt>Model</dt>

@@ -51,7 +51,9 @@ export function valuesOf(settings: GenerationSettings): FormValues {
     height: String(settings.height),
     seed: settings.seed === null ? '' : String(settings.seed),
     scheduler: settings.scheduler,
-    startImage: settings.startImage ? { galleryId: settings.startImage.galleryId, strength: String(settings.startImage.strength) } : null,
+    startImage: settings.startImage
+      ? { galleryId: settings.startImage.galleryId, strength: String(settings.startImage.strength), ...(settings.startImage.mask ? { mask: settings.startImage.mask } : {}) }
+      : null,
     model: settings.model,
     // One job's settings make one image again.
     count: '1',
@@ -70,7 +72,9 @@ export function settingsOf(values: FormValues): { settings: GenerationSettings }
     height: number(values.height),
     seed: values.seed.trim() === '' ? null : number(values.seed),
     scheduler: values.scheduler,
-    ...(values.startImage ? { startImage: { galleryId: values.startImage.galleryId, strength: number(values.startImage.strength) } } : {}),
+    ...(values.startImage
+      ? { startImage: { galleryId: values.startImage.galleryId, strength: number(values.startImage.strength), ...(values.startImage.mask ? { mask: values.startImage.mask } : {}) } }
+      : {}),
     model: values.model,
   };
   const problem = settingsProblem(settings);

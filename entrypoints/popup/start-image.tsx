@@ -1,18 +1,23 @@
 /**
  * The starting image of an img2img job, in the settings form: its thumbnail, the strength (how much of it is
- * replaced: low keeps its composition, 1 keeps almost nothing) and a button that goes back to text only.
+ * replaced: low keeps its composition, 1 keeps almost nothing), a button that goes back to text only, and the mask
+ * painter (inpainting: only the painted part is replaced).
  */
 import { LIMITS } from '../../lib/messages';
 import { useGalleryItem, useObjectUrl } from './gallery';
+import { MaskPainter } from './mask-painter';
 
 export interface StartImageValue {
   galleryId: number;
   strength: string;
+  /** Inpainting: the painted mask as a PNG data URL (white = repaint), or absent to change the whole image. */
+  mask?: string;
 }
 
 export function StartImageField({ value, onChange }: { value: StartImageValue; onChange(value: StartImageValue | null): void }) {
   const item = useGalleryItem(value.galleryId);
   const url = useObjectUrl(item?.thumbnail);
+  const full = useObjectUrl(item?.png);
   return (
     <fieldset class="start-image">
       <legend>Starting image</legend>
@@ -40,6 +45,15 @@ export function StartImageField({ value, onChange }: { value: StartImageValue; o
           Remove
         </button>
       </div>
+      {item && full && (
+        <MaskPainter
+          image={full}
+          width={item.params.width}
+          height={item.params.height}
+          mask={value.mask}
+          onChange={(mask) => onChange({ galleryId: value.galleryId, strength: value.strength, ...(mask === undefined ? {} : { mask }) })}
+        />
+      )}
       {item === null && (
         <p class="notice error" role="alert">
           This image is no longer in the history: remove it, or pick another.

@@ -4,8 +4,8 @@
  * so the test calls the function the menu calls, on the service worker's global scope), its notification and the
  * gallery item it opens; re-using a gallery item's parameters; the order of a queue of popup and menu jobs, which a
  * stopped service worker does not lose, and a job whose offscreen document is closed mid-run failing with the reason,
- * which the popup keeps showing beside the next job until it is dismissed, while the queue goes on; and img2img from
- * a result.
+ * which the popup keeps showing beside the next job until it is dismissed, while the queue goes on; img2img from
+ * a result, and inpainting a stroke painted over it (the popup's mask painter also passes axe-core's rules).
  *
  * The generations are 64 × 64 with one or two steps and no classifier-free guidance: the defaults the menu jobs use
  * are set to that in the settings store, as the options page would.
@@ -15,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { continueWithBuiltinModel, launchWithExtension, WEBGPU_ARGS, type ExtensionBrowser } from '../../cli/chromium';
 import { dataUrlBytes } from '../../lib/data-url';
 import type { JobState } from '../../lib/messages';
-import { decodeImagePng } from '../../lib/png';
+import { decodeImagePng, toRgb8 } from '../../lib/png';
 import { PREFERENCES_KEY, type GenerationDefaults } from '../../storage/preferences';
+import { accessibilityViolations } from '../helpers/axe';
 
 const DEFAULTS: GenerationDefaults = { steps: 1, guidance: 1, size: 64, scheduler: 'euler', emphasis: true };
 /** The settings a menu job takes from those defaults (menu jobs have no negative prompt). */
@@ -59,6 +60,30 @@ function galleryRecords(page: Page): Promise<{ id: number; prompt: string; stren
           };
         };
       }),
+  );
+}
+
+/** The PNG of gallery item `id` as stored, as a data URL. */
+function galleryPng(page: Page, id: number): Promise<string> {
+  return page.evaluate(
+    (key) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('sd-webgpu');
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const get = open.result.transaction('gallery').objectStore('gallery').get(key);
+          get.onerror = () => reject(get.error);
+          get.onsuccess = () => {
+            open.result.close();
+            const reader = new FileReader();
+            reader.onload = () => resolve(reader.result as string);
+            reader.onerror = () => reject(reader.error);
+            // Stored as the PNG's bytes (lib/gallery.ts).
+            reader.readAsDataURL(new Blob([(get.result as { png: ArrayBuffer }).png], { type: 'image/png' }));
+          };
+        };
+      }),
+    id,
   );
 }
 
@@ -239,6 +264,43 @@ describe('jobs from the context menu, the queue and the gallery', () => {
       const png = decodeImagePng(dataUrlBytes(done.result!.image));
       expect(png.parameters).toMatchObject({ prompt: 'the same, changed', strength: 0.5, steps: 2 });
       expect((await galleryRecords(popup)).at(-1)).toMatchObject({ prompt: 'the same, changed', strength: 0.5 });
+    },
+    GENERATION_TIMEOUT,
+  );
+
+  it(
+    'inpaints a stroke painted over the starting image and keeps the unpainted pixels',
+    async () => {
+      await popup.getByText('Paint the area to change').click();
+      const canvas = popup.getByRole('img', { name: /^Mask over the starting image/ });
+      await canvas.scrollIntoViewIfNeeded();
+      const box = (await canvas.boundingBox())!;
+      // A vertical stroke down the right quarter; the top-left corner stays unpainted.
+      await popup.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.2);
+      await popup.mouse.down();
+      await popup.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.9, { steps: 8 });
+      await popup.mouse.up();
+      await popup.getByText(/\d+% of the image is repainted\./).waitFor();
+      expect(await accessibilityViolations(popup)).toEqual([]);
+      await popup.getByLabel(/^Strength/).fill('1');
+      await popup.getByLabel('Prompt', { exact: true }).fill('a painted stroke');
+      await generateButton(popup).click();
+      const done = await settled(popup);
+      expect(done).toMatchObject({ status: 'done', settings: { prompt: 'a painted stroke', startImage: { strength: 1, mask: expect.stringMatching(/^data:image\/png;base64,/) } } });
+      const result = decodeImagePng(dataUrlBytes(done.result!.image));
+      expect(result.parameters).toMatchObject({ prompt: 'a painted stroke', mask: true });
+      const start = decodeImagePng(dataUrlBytes(await galleryPng(popup, done.settings.startImage!.galleryId)));
+      const [ours, theirs] = [toRgb8(result.rgb), toRgb8(start.rgb)];
+      // The top-left 24 × 24 pixels (the stroke runs down the right side).
+      const corner = (rgb: Uint8Array) => Array.from({ length: 24 }, (_, y) => [...rgb.subarray(y * result.width * 3, (y * result.width + 24) * 3)]);
+      expect(corner(ours)).toEqual(corner(theirs));
+      expect(ours).not.toEqual(theirs);
+      // Reuse restores the mask with the rest of the settings.
+      await popup.getByRole('button', { name: 'Clear the mask: change the whole image' }).click();
+      await popup.getByText('Nothing painted: the whole image changes.').waitFor();
+      await popup.getByRole('button', { name: 'History image: a painted stroke' }).first().click();
+      await popup.getByRole('dialog').getByRole('button', { name: 'Reuse settings' }).click();
+      await popup.getByText(/\d+% of the image is repainted\./).waitFor();
     },
     GENERATION_TIMEOUT,
   );
