@@ -2,7 +2,7 @@
  * Stable Diffusion txt2img and img2img, as diffusers' `StableDiffusionPipeline` / `StableDiffusionImg2ImgPipeline`
  * (and the LCM pipeline for UNets that take the guidance scale as an input) compute them:
  *
- *   text = weigh(clip([negative, prompt]))  latents = noise · σ_init  (img2img: add_noise(vae.encode(image)·s, noise, t₀))
+ *   text = weigh(clip([negative, prompt]));  latents = noise · σ_init  (img2img: add_noise(vae.encode(image)·s, noise, t₀))
  *   per timestep t:  ε = unet(scale(latents), t, text);  ε = ε_u + g·(ε_c − ε_u);  latents = scheduler.step(ε, t, latents)
  *   image = vae.decode(latents / s) / 2 + 0.5
  *
