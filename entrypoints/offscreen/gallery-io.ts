@@ -45,21 +45,24 @@ export async function keepInGallery(params: GalleryParams, result: Omit<JobResul
   }
 }
 
-/** The gallery image `id` as RGB HWC in [0, 1] at width × height (resized when it has another size). */
-export async function loadStartImage(id: number, width: number, height: number): Promise<Float32Array> {
-  const item = await galleryItem(await store(), id);
-  if (!item) throw new GalleryItemMissingError(id);
-  const bytes = new Uint8Array(await item.png.arrayBuffer());
+/** A PNG as RGB HWC in [0, 1] at width × height (resized by the browser when it has another size). */
+async function pngRgb(bytes: Uint8Array, width: number, height: number): Promise<Float32Array> {
   const png = decodeImagePng(bytes);
   if (png.width === width && png.height === height) return png.rgb;
-  const bitmap = await createImageBitmap(item.png, { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
-  const canvas = new OffscreenCanvas(width, height);
-  const context = canvas.getContext('2d')!;
+  const bitmap = await createImageBitmap(new Blob([bytes.slice().buffer], { type: 'image/png' }), { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
+  const context = new OffscreenCanvas(width, height).getContext('2d')!;
   context.drawImage(bitmap, 0, 0);
   const rgba = context.getImageData(0, 0, width, height).data;
   const rgb = new Float32Array(width * height * 3);
   for (let i = 0; i < width * height; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = rgba[i * 4 + c]! / 255;
   return rgb;
+}
+
+/** The gallery image `id` as RGB HWC in [0, 1] at width × height (resized when it has another size). */
+export async function loadStartImage(id: number, width: number, height: number): Promise<Float32Array> {
+  const item = await galleryItem(await store(), id);
+  if (!item) throw new GalleryItemMissingError(id);
+  return pngRgb(new Uint8Array(await item.png.arrayBuffer()), width, height);
 }
 
 /** The job's mask could not be read as a PNG image. */
@@ -76,19 +79,8 @@ export class MaskUnreadableError extends Error {
  */
 export async function loadMask(dataUrl: string, width: number, height: number): Promise<Float32Array> {
   try {
-    const bytes = dataUrlBytes(dataUrl);
-    const mask = new Float32Array(width * height);
-    const png = decodeImagePng(bytes);
-    if (png.width === width && png.height === height) {
-      for (let i = 0; i < mask.length; i++) mask[i] = png.rgb[i * 3]!;
-      return mask;
-    }
-    const bitmap = await createImageBitmap(new Blob([bytes.slice().buffer], { type: 'image/png' }), { resizeWidth: width, resizeHeight: height, resizeQuality: 'high' });
-    const context = new OffscreenCanvas(width, height).getContext('2d')!;
-    context.drawImage(bitmap, 0, 0);
-    const rgba = context.getImageData(0, 0, width, height).data;
-    for (let i = 0; i < mask.length; i++) mask[i] = rgba[i * 4]! / 255;
-    return mask;
+    const rgb = await pngRgb(dataUrlBytes(dataUrl), width, height);
+    return Float32Array.from({ length: width * height }, (_, i) => rgb[i * 3]!);
   } catch (error) {
     throw new MaskUnreadableError(error);
   }
